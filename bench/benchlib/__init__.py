@@ -1,0 +1,1 @@
+"""Shared pieces of heron's benchmarks: synthetic data, prefilled databases, load, servers."""

@@ -1,0 +1,5 @@
+"""`python -m heron` runs the CLI."""
+
+from heron.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Analytics: time buckets, rollups and the data series read from them."""

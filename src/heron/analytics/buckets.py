@@ -1,0 +1,32 @@
+"""Time buckets in a workspace's time zone: the hour a rollup row counts, the day it belongs to.
+
+An hourly bucket is the *local* hour that holds the instant, keyed by the UTC epoch second at
+which that local hour starts. For whole-hour zones this is the UTC hour; for zones such as
+Asia/Kolkata (+05:30) or Asia/Kathmandu (+05:45) it starts at :30 or :45 UTC, so a local day is
+always an exact set of hourly buckets, including 23- and 25-hour days at DST changes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+
+@lru_cache(maxsize=256)
+def zone(name: str) -> ZoneInfo | None:
+    """The ZoneInfo for a workspace zone; None for UTC (the fast path)."""
+    if name in ("UTC", "Etc/UTC", "GMT", "Etc/GMT"):
+        return None
+    return ZoneInfo(name)
+
+
+def hour_bucket(time_ms: int, tz: ZoneInfo | None) -> int:
+    """Epoch seconds of the start of the local hour that contains `time_ms`."""
+    seconds = time_ms // 1000
+    if tz is None:
+        return seconds - seconds % 3600
+    offset = datetime.fromtimestamp(seconds, tz).utcoffset()
+    shift = int(offset.total_seconds()) if offset is not None else 0
+    local = seconds + shift
+    return local - local % 3600 - shift

@@ -1,0 +1,1 @@
+"""The HTTP edge: Braze-shaped errors, body limits, API-key authentication."""

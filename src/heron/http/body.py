@@ -1,0 +1,52 @@
+"""Reading request bodies: Braze's 4 MB limit and precise messages for malformed JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+
+from heron.http.errors import TOO_LARGE_MESSAGE, BrazeError, bad_request
+
+MAX_BODY_BYTES = 4 * 1024 * 1024
+_decoder = msgspec.json.Decoder()
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """Read the whole body, refusing (413) anything over `limit` before buffering it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BrazeError(413, TOO_LARGE_MESSAGE)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BrazeError(413, TOO_LARGE_MESSAGE)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def decode_json(body: bytes) -> Any:
+    """Decode JSON (no NaN/Infinity, as the JSON standard says), or raise a 400 saying why."""
+    if not body.strip():
+        raise bad_request("Request body is empty: expected a JSON object")
+    try:
+        return _decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        raise bad_request(f"Malformed JSON: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise bad_request(f"Malformed JSON: body is not valid UTF-8 ({exc.reason})") from None
+    except RecursionError:
+        raise bad_request("Malformed JSON: nested too deeply") from None
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    """Read and decode a body that must be a JSON object."""
+    value = decode_json(await read_body(request))
+    if not isinstance(value, dict):
+        raise bad_request(
+            f"Request body must be a JSON object, not {type(value).__name__.replace('dict', 'object')}"
+        )
+    return value

@@ -1,0 +1,580 @@
+"""Applying `/users/track` batches to the database: users, raw rows, catalog and rollups.
+
+Runs on the writer thread inside the group's transaction. Hot-path SQL goes straight to the
+DBAPI cursor (executemany on SQLite, COPY on PostgreSQL); lookups that every request repeats
+(user ids, catalog ids) are cached in memory. Cache entries learned inside a transaction are
+staged and only published after it commits, so a rolled-back group leaves no stale ids behind.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from sqlalchemy.engine import Connection
+
+from heron.analytics.buckets import hour_bucket, zone
+from heron.ingest.batch import TrackBatch, TrackOutcome
+from heron.ingest.records import AttributeRecord, ObjectError, UserRef
+from heron.store.schema import ALL_APPS, ALL_PRODUCTS
+from heron.users.profile import apply_attributes
+
+USER_NOT_FOUND = "no user matches the identifier and '_update_existing_only' is true"
+# Catalog `last_seen` is refreshed when it moves by more than this (keeps writes per group low).
+SEEN_RESOLUTION_MS = 60_000
+_CACHE_LIMIT = 2_000_000
+
+_json_encode = msgspec.json.encode
+_json_decode = msgspec.json.decode
+
+
+def new_braze_id() -> str:
+    """A new profile's `braze_id`: 24 hex characters, like Braze's."""
+    return secrets.token_hex(12)
+
+
+def phone_key(phone: str) -> str:
+    """The form phone numbers are matched in: digits, with a leading `+` kept."""
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    return ("+" + digits) if phone.strip().startswith("+") else digits
+
+
+@dataclass(slots=True)
+class _Profile:
+    """A user's attribute documents loaded for update within one group."""
+
+    standard: dict[str, Any]
+    custom: dict[str, Any]
+    dirty: bool = False
+
+
+@dataclass(slots=True)
+class _Group:
+    """Per-transaction state: staged cache entries and accumulated writes."""
+
+    now_ms: int
+    users: dict[tuple[Any, ...], int] = field(default_factory=dict)
+    names: dict[tuple[str, int, str], int] = field(default_factory=dict)
+    profiles: dict[int, _Profile] = field(default_factory=dict)
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    purchases: list[tuple[Any, ...]] = field(default_factory=list)
+    event_rollups: dict[tuple[int, int, int, int], int] = field(default_factory=dict)
+    purchase_rollups: dict[tuple[int, int, int, int], list[float]] = field(default_factory=dict)
+    # (catalog table, key...) -> [first_ms, last_ms, data_type]
+    seen: dict[tuple[Any, ...], list[Any]] = field(default_factory=dict)
+
+
+class TrackStore:
+    """Stores track batches; one instance per writer thread (it is not thread-safe)."""
+
+    def __init__(self, dialect: str, *, max_array_length: int = 25) -> None:
+        self._postgres = dialect == "postgresql"
+        self._max_array_length = max_array_length
+        # (kind, workspace_id, value[, label]) -> users.id
+        self._users: dict[tuple[Any, ...], int] = {}
+        # (table, workspace_id, name) -> catalog id
+        self._names: dict[tuple[str, int, str], int] = {}
+        # (table, key...) -> (first_ms, last_ms) as last written
+        self._seen: dict[tuple[Any, ...], tuple[int, int]] = {}
+        self._group: _Group | None = None
+
+    # -- transaction bookkeeping -------------------------------------------------------------
+
+    def commit_pending(self) -> None:
+        """Publish what the committed group learned into the caches."""
+        group, self._group = self._group, None
+        if group is None:
+            return
+        if len(self._users) > _CACHE_LIMIT:
+            self._users.clear()
+        self._users.update(group.users)
+        self._names.update(group.names)
+        for key, (first, last, _type) in group.seen.items():
+            self._seen[key] = (first, last)
+
+    def discard_pending(self) -> None:
+        """Forget what a rolled-back group learned."""
+        self._group = None
+
+    def forget_users(self) -> None:
+        """Drop cached user ids (after deletes or merges change who exists)."""
+        self._users.clear()
+
+    # -- SQL helpers ------------------------------------------------------------------------
+
+    def _sql(self, statement: str) -> str:
+        """Translate qmark placeholders for psycopg."""
+        return statement.replace("?", "%s") if self._postgres else statement
+
+    def _one(self, cur: Any, statement: str, params: Sequence[Any]) -> Any:
+        """Run a statement and return its first row (or None)."""
+        cur.execute(self._sql(statement), params)
+        return cur.fetchone()
+
+    # -- entry point ------------------------------------------------------------------------
+
+    def apply(self, conn: Connection, batches: Sequence[TrackBatch]) -> list[TrackOutcome]:
+        """Store every batch of a group in the current transaction; return their outcomes."""
+        group = self._group = _Group(now_ms=max(b.now_ms for b in batches))
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        cur = raw.cursor()
+        try:
+            self._prefetch_external_ids(cur, batches)
+            outcomes = [self._apply_batch(cur, batch) for batch in batches]
+            self._flush_profiles(cur)
+            self._write_events(cur, group.events)
+            self._write_purchases(cur, group.purchases)
+            self._write_rollups(cur)
+            self._write_seen(cur)
+        finally:
+            cur.close()
+        return outcomes
+
+    def _apply_batch(self, cur: Any, batch: TrackBatch) -> TrackOutcome:
+        """Resolve users and queue rows for one request, in Braze's order."""
+        group = self._group
+        assert group is not None
+        outcome = TrackOutcome()
+        ws = batch.workspace_id
+        tz = zone(batch.time_zone)
+        for index, record in batch.attributes:
+            uid = self._resolve(cur, ws, record.user, record.update_existing_only)
+            if uid is None:
+                outcome.refused.append(ObjectError(USER_NOT_FOUND, "attributes", index))
+                continue
+            self._apply_attributes(cur, uid, record, batch.now_ms)
+            for op in record.custom:
+                if op.kind == "unset":
+                    continue
+                data_type = op.data_type or ("Number" if op.kind == "inc" else "Array")
+                self._see(("custom_attributes", ws, op.name), batch.now_ms, data_type)
+        for index, event in batch.events:
+            uid = self._resolve(cur, ws, event.user, event.update_existing_only)
+            if uid is None:
+                outcome.refused.append(ObjectError(USER_NOT_FOUND, "events", index))
+                continue
+            event_id = self._catalog_id(cur, "custom_events", ws, event.name, event.time_ms)
+            group.events.append((ws, uid, event_id, event.app, event.time_ms, event.properties))
+            hour = hour_bucket(event.time_ms, tz)
+            key = (ws, event_id, ALL_APPS, hour)
+            group.event_rollups[key] = group.event_rollups.get(key, 0) + 1
+            if event.app is not None:
+                key = (ws, event_id, event.app, hour)
+                group.event_rollups[key] = group.event_rollups.get(key, 0) + 1
+            for prop, data_type in event.property_types.items():
+                self._see(("event_properties", event_id, prop), event.time_ms, data_type)
+        for index, purchase in batch.purchases:
+            uid = self._resolve(cur, ws, purchase.user, purchase.update_existing_only)
+            if uid is None:
+                outcome.refused.append(ObjectError(USER_NOT_FOUND, "purchases", index))
+                continue
+            product = self._catalog_id(cur, "products", ws, purchase.product_id, purchase.time_ms)
+            group.purchases.append(
+                (
+                    ws,
+                    uid,
+                    product,
+                    purchase.app,
+                    purchase.currency,
+                    purchase.price,
+                    purchase.quantity,
+                    purchase.time_ms,
+                    purchase.properties,
+                )
+            )
+            hour = hour_bucket(purchase.time_ms, tz)
+            revenue = purchase.price * purchase.quantity
+            apps = (ALL_APPS,) if purchase.app is None else (ALL_APPS, purchase.app)
+            for product_key in (ALL_PRODUCTS, product):
+                for app_key in apps:
+                    totals = group.purchase_rollups.setdefault(
+                        (ws, product_key, app_key, hour), [0, 0, 0.0]
+                    )
+                    totals[0] += 1
+                    totals[1] += purchase.quantity
+                    totals[2] += revenue
+            for prop, data_type in purchase.property_types.items():
+                self._see(("purchase_properties", ws, prop), purchase.time_ms, data_type)
+        return outcome
+
+    # -- users ------------------------------------------------------------------------------
+
+    def _cached_user(self, key: tuple[Any, ...]) -> int | None:
+        """A user id from the committed cache or this group's staged entries."""
+        group = self._group
+        assert group is not None
+        found = self._users.get(key)
+        return found if found is not None else group.users.get(key)
+
+    def _prefetch_external_ids(self, cur: Any, batches: Sequence[TrackBatch]) -> None:
+        """Look up, in a few queries, every external_id of the group that is not cached."""
+        group = self._group
+        assert group is not None
+        wanted: dict[int, set[str]] = defaultdict(set)
+        for batch in batches:
+            for records in (batch.attributes, batch.events, batch.purchases):
+                for _index, record in records:
+                    ref = record.user
+                    if ref.kind == "external_id" and (
+                        ("external_id", batch.workspace_id, ref.value) not in self._users
+                    ):
+                        wanted[batch.workspace_id].add(ref.value)
+        for ws, values in wanted.items():
+            pending = list(values)
+            for start in range(0, len(pending), 500):
+                chunk = pending[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                cur.execute(
+                    self._sql(
+                        "SELECT external_id, id FROM users WHERE workspace_id = ? "
+                        f"AND external_id IN ({marks})"
+                    ),
+                    [ws, *chunk],
+                )
+                for external_id, uid in cur.fetchall():
+                    group.users[("external_id", ws, external_id)] = uid
+
+    def _resolve(self, cur: Any, ws: int, ref: UserRef, update_only: bool) -> int | None:
+        """The user an object names, created when allowed; None when it may not be created."""
+        if ref.kind == "email":
+            return self._resolve_contact(cur, ws, ref, update_only)
+        if ref.kind == "phone":
+            return self._resolve_contact(cur, ws, ref, update_only)
+        key: tuple[Any, ...]
+        if ref.kind == "user_alias":
+            key = ("user_alias", ws, ref.label, ref.value)
+        else:
+            key = (ref.kind, ws, ref.value)
+        uid = self._cached_user(key)
+        if uid is not None:
+            return uid
+        group = self._group
+        assert group is not None
+        if ref.kind == "external_id":
+            # Prefetch already looked in the database: not there means it does not exist.
+            if update_only:
+                return None
+            uid = self._create_external_id_user(cur, ws, ref.value, group.now_ms)
+        elif ref.kind == "braze_id":
+            row = self._one(
+                cur, "SELECT id FROM users WHERE workspace_id = ? AND braze_id = ?", (ws, ref.value)
+            )
+            if row is None:
+                return None
+            uid = int(row[0])
+        else:
+            row = self._one(
+                cur,
+                "SELECT user_id FROM user_aliases WHERE workspace_id = ? AND alias_label = ? "
+                "AND alias_name = ?",
+                (ws, ref.label, ref.value),
+            )
+            if row is not None:
+                uid = int(row[0])
+            elif update_only:
+                return None
+            else:
+                uid = self._create_alias_user(cur, ws, ref, group.now_ms)
+        group.users[key] = uid
+        return uid
+
+    def _insert_user(
+        self,
+        cur: Any,
+        ws: int,
+        now_ms: int,
+        *,
+        external_id: str | None = None,
+        email: str | None = None,
+        phone: str | None = None,
+    ) -> int | None:
+        """Insert a profile; None when its external_id was taken concurrently."""
+        standard: dict[str, Any] = {}
+        if email is not None:
+            standard["email"] = email
+        if phone is not None:
+            standard["phone"] = phone
+        row = self._one(
+            cur,
+            "INSERT INTO users (workspace_id, braze_id, external_id, email, email_key, phone, "
+            "created_at_ms, updated_at_ms, standard, custom) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING RETURNING id",
+            (
+                ws,
+                new_braze_id(),
+                external_id,
+                email,
+                email.lower() if email is not None else None,
+                phone_key(phone) if phone is not None else None,
+                now_ms,
+                now_ms,
+                _json_encode(standard).decode(),
+                "{}",
+            ),
+        )
+        return None if row is None else int(row[0])
+
+    def _create_external_id_user(self, cur: Any, ws: int, external_id: str, now_ms: int) -> int:
+        """Create a profile for a new external_id (or find the one a concurrent node made)."""
+        uid = self._insert_user(cur, ws, now_ms, external_id=external_id)
+        if uid is None:
+            row = self._one(
+                cur,
+                "SELECT id FROM users WHERE workspace_id = ? AND external_id = ?",
+                (ws, external_id),
+            )
+            uid = int(row[0])
+        return uid
+
+    def _create_alias_user(self, cur: Any, ws: int, ref: UserRef, now_ms: int) -> int:
+        """Create an alias-only profile (attributes with `_update_existing_only: false`)."""
+        uid = self._insert_user(cur, ws, now_ms)
+        assert uid is not None
+        row = self._one(
+            cur,
+            "INSERT INTO user_aliases (workspace_id, user_id, alias_label, alias_name) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+            (ws, uid, ref.label, ref.value),
+        )
+        if row is None:  # another node created the same alias first: use its profile
+            cur.execute(self._sql("DELETE FROM users WHERE id = ?"), (uid,))
+            row = self._one(
+                cur,
+                "SELECT user_id FROM user_aliases WHERE workspace_id = ? AND alias_label = ? "
+                "AND alias_name = ?",
+                (ws, ref.label, ref.value),
+            )
+            uid = int(row[0])
+        return uid
+
+    def _resolve_contact(self, cur: Any, ws: int, ref: UserRef, update_only: bool) -> int | None:
+        """Email/phone identifiers: Braze's matching rules, or a new email/phone-only profile.
+
+        Several matches: the most recently updated profile that has an external_id, else the
+        most recently updated one. Not cached, because which profile matches can change.
+        """
+        group = self._group
+        assert group is not None
+        self._flush_profiles(cur)  # pending email/phone changes must be visible to the match
+        if ref.kind == "email":
+            column, value = "email_key", ref.value.lower()
+        else:
+            column, value = "phone", phone_key(ref.value)
+        row = self._one(
+            cur,
+            f"SELECT id FROM users WHERE workspace_id = ? AND {column} = ? "
+            "ORDER BY CASE WHEN external_id IS NULL THEN 1 ELSE 0 END, updated_at_ms DESC, id DESC "
+            "LIMIT 1",
+            (ws, value),
+        )
+        if row is not None:
+            return int(row[0])
+        if update_only:
+            return None
+        if ref.kind == "email":
+            return self._insert_user(cur, ws, group.now_ms, email=ref.value)
+        return self._insert_user(cur, ws, group.now_ms, phone=ref.value)
+
+    # -- attributes -------------------------------------------------------------------------
+
+    def _apply_attributes(self, cur: Any, uid: int, record: AttributeRecord, now_ms: int) -> None:
+        """Apply one attributes object to the user's documents (written at the end of the group)."""
+        group = self._group
+        assert group is not None
+        profile = group.profiles.get(uid)
+        if profile is None:
+            lock = " FOR UPDATE" if self._postgres else ""
+            row = self._one(cur, f"SELECT standard, custom FROM users WHERE id = ?{lock}", (uid,))
+            profile = _Profile(_json_decode(row[0]), _json_decode(row[1]))
+            group.profiles[uid] = profile
+        apply_attributes(
+            profile.standard, profile.custom, record, max_array_length=self._max_array_length
+        )
+        profile.dirty = True
+
+    def _flush_profiles(self, cur: Any) -> None:
+        """Write every changed profile of the group (documents plus matching columns)."""
+        group = self._group
+        assert group is not None
+        rows = []
+        for uid, profile in group.profiles.items():
+            if not profile.dirty:
+                continue
+            email = profile.standard.get("email")
+            phone = profile.standard.get("phone")
+            rows.append(
+                (
+                    _json_encode(profile.standard).decode(),
+                    _json_encode(profile.custom).decode(),
+                    email,
+                    email.lower() if isinstance(email, str) else None,
+                    phone_key(phone) if isinstance(phone, str) else None,
+                    group.now_ms,
+                    uid,
+                )
+            )
+            profile.dirty = False
+        if rows:
+            cur.executemany(
+                self._sql(
+                    "UPDATE users SET standard = ?, custom = ?, email = ?, email_key = ?, "
+                    "phone = ?, updated_at_ms = ? WHERE id = ?"
+                ),
+                rows,
+            )
+
+    # -- catalog ----------------------------------------------------------------------------
+
+    def _catalog_id(self, cur: Any, table: str, ws: int, name: str, time_ms: int) -> int:
+        """The id of a custom event or product name, creating the catalog entry when new."""
+        key = (table, ws, name)
+        self._see(key, time_ms, None)
+        found = self._names.get(key)
+        if found is not None:
+            return found
+        group = self._group
+        assert group is not None
+        found = group.names.get(key)
+        if found is not None:
+            return found
+        row = self._one(
+            cur,
+            f"INSERT INTO {table} (workspace_id, name, created_at_ms, first_seen_ms, "
+            "last_seen_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+            (ws, name, group.now_ms, time_ms, time_ms),
+        )
+        if row is None:
+            row = self._one(
+                cur, f"SELECT id FROM {table} WHERE workspace_id = ? AND name = ?", (ws, name)
+            )
+        found = int(row[0])
+        group.names[key] = found
+        return found
+
+    def _see(self, key: tuple[Any, ...], time_ms: int, data_type: str | None) -> None:
+        """Widen a catalog entry's first/last-seen range for this group."""
+        group = self._group
+        assert group is not None
+        entry = group.seen.get(key)
+        if entry is None:
+            group.seen[key] = [time_ms, time_ms, data_type]
+        else:
+            if time_ms < entry[0]:
+                entry[0] = time_ms
+            if time_ms > entry[1]:
+                entry[1] = time_ms
+
+    def _write_seen(self, cur: Any) -> None:
+        """Upsert catalog first/last-seen where this group moved them (or created the entry)."""
+        group = self._group
+        assert group is not None
+        by_table: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+        for key, (first, last, data_type) in group.seen.items():
+            known = self._seen.get(key)
+            if known is not None and first >= known[0] and last <= known[1] + SEEN_RESOLUTION_MS:
+                continue
+            table = key[0]
+            if table in ("custom_events", "products"):
+                by_table[table].append((self._names.get(key) or group.names[key], first, last))
+            else:
+                by_table[table].append((*key[1:], data_type, first, last))
+        widen = (
+            "first_seen_ms = CASE WHEN {t}.first_seen_ms IS NULL OR excluded.first_seen_ms < "
+            "{t}.first_seen_ms THEN excluded.first_seen_ms ELSE {t}.first_seen_ms END, "
+            "last_seen_ms = CASE WHEN {t}.last_seen_ms IS NULL OR excluded.last_seen_ms > "
+            "{t}.last_seen_ms THEN excluded.last_seen_ms ELSE {t}.last_seen_ms END"
+        )
+        for table, rows in by_table.items():
+            rows.sort()
+            if table in ("custom_events", "products"):
+                statement = (
+                    f"UPDATE {table} SET "
+                    "first_seen_ms = CASE WHEN first_seen_ms IS NULL OR ? < first_seen_ms "
+                    "THEN ? ELSE first_seen_ms END, "
+                    "last_seen_ms = CASE WHEN last_seen_ms IS NULL OR ? > last_seen_ms "
+                    "THEN ? ELSE last_seen_ms END WHERE id = ?"
+                )
+                params: Iterable[tuple[Any, ...]] = (
+                    (first, first, last, last, cid) for cid, first, last in rows
+                )
+            elif table == "event_properties":
+                statement = (
+                    "INSERT INTO event_properties (event_id, name, data_type, first_seen_ms, "
+                    "last_seen_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT (event_id, name) DO UPDATE "
+                    "SET " + widen.format(t=table)
+                )
+                params = rows
+            else:
+                created = "" if table == "purchase_properties" else ", created_at_ms"
+                statement = (
+                    f"INSERT INTO {table} (workspace_id, name, data_type, first_seen_ms, "
+                    f"last_seen_ms{created}) VALUES (?, ?, ?, ?, ?{', ?' if created else ''}) "
+                    f"ON CONFLICT (workspace_id, name) DO UPDATE SET " + widen.format(t=table)
+                )
+                params = rows if not created else [(*r, group.now_ms) for r in rows]
+            cur.executemany(self._sql(statement), list(params))
+
+    # -- raw rows and rollups ---------------------------------------------------------------
+
+    def _write_events(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
+        """Append raw event rows (COPY on PostgreSQL)."""
+        if not rows:
+            return
+        columns = "workspace_id, user_id, event_id, app_id, time_ms, properties"
+        if self._postgres:
+            with cur.copy(f"COPY events ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            cur.executemany(f"INSERT INTO events ({columns}) VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def _write_purchases(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
+        """Append raw purchase rows."""
+        if not rows:
+            return
+        columns = (
+            "workspace_id, user_id, product_id, app_id, currency, price, quantity, time_ms, "
+            "properties"
+        )
+        if self._postgres:
+            with cur.copy(f"COPY purchases ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            cur.executemany(
+                f"INSERT INTO purchases ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+            )
+
+    def _write_rollups(self, cur: Any) -> None:
+        """Add this group's counts to the hourly rollups (sorted keys: no deadlocks on PG)."""
+        group = self._group
+        assert group is not None
+        if group.event_rollups:
+            cur.executemany(
+                self._sql(
+                    "INSERT INTO event_rollups_hourly (workspace_id, event_id, app_id, hour, count) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (workspace_id, event_id, app_id, hour) "
+                    "DO UPDATE SET count = event_rollups_hourly.count + excluded.count"
+                ),
+                [(*key, n) for key, n in sorted(group.event_rollups.items())],
+            )
+        if group.purchase_rollups:
+            cur.executemany(
+                self._sql(
+                    "INSERT INTO purchase_rollups_hourly (workspace_id, product_id, app_id, hour, "
+                    "purchases, quantity, revenue) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (workspace_id, product_id, app_id, hour) DO UPDATE SET "
+                    "purchases = purchase_rollups_hourly.purchases + excluded.purchases, "
+                    "quantity = purchase_rollups_hourly.quantity + excluded.quantity, "
+                    "revenue = purchase_rollups_hourly.revenue + excluded.revenue"
+                ),
+                [
+                    (*key, int(t[0]), int(t[1]), t[2])
+                    for key, t in sorted(group.purchase_rollups.items())
+                ],
+            )

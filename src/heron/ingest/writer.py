@@ -1,0 +1,137 @@
+"""Group commit: one writer thread stores the requests queued so far in a single transaction.
+
+A request is acknowledged (its future resolved) only after the transaction holding its data has
+committed, so a 201 always means durable. Concurrent requests share that one commit instead of
+each paying for its own, which is where ingest throughput comes from. If a group fails, each of
+its requests is retried alone so one bad request cannot fail its neighbours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Connection, Engine
+
+from heron.ingest.batch import TrackBatch, TrackOutcome
+from heron.ingest.trackstore import TrackStore
+from heron.store.engine import WRITE_OPTION
+
+log = logging.getLogger("heron.writer")
+
+
+class StorageUnavailable(Exception):
+    """The database refused or failed a write; the request was not stored."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A queued batch and the future its request awaits."""
+
+    batch: TrackBatch
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[TrackOutcome]
+
+
+def _deliver(pending: _Pending, outcome: TrackOutcome | BaseException) -> None:
+    """Resolve a request's future from the writer thread (ignoring requests that went away)."""
+
+    def resolve() -> None:
+        if pending.future.done():
+            return
+        if isinstance(outcome, BaseException):
+            pending.future.set_exception(outcome)
+        else:
+            pending.future.set_result(outcome)
+
+    pending.loop.call_soon_threadsafe(resolve)
+
+
+class GroupCommitWriter:
+    """Owns the write connection; `submit` from any event loop, `start`/`stop` around serving."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        store: TrackStore,
+        *,
+        max_group_requests: int = 256,
+        max_group_objects: int = 20_000,
+    ) -> None:
+        self._engine = engine
+        self._store = store
+        self._max_requests = max_group_requests
+        self._max_objects = max_group_objects
+        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self.groups_committed = 0
+        self.requests_committed = 0
+
+    def start(self) -> None:
+        """Start the writer thread."""
+        self._thread = threading.Thread(target=self._run, name="heron-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Store everything already queued, then stop the thread."""
+        if self._thread is None:
+            return
+        self._queue.put(None)
+        self._thread.join()
+        self._thread = None
+
+    async def submit(self, batch: TrackBatch) -> TrackOutcome:
+        """Queue a batch and wait until it is committed (or has failed)."""
+        if self._thread is None:
+            raise StorageUnavailable("the writer is not running")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[TrackOutcome] = loop.create_future()
+        self._queue.put(_Pending(batch, loop, future))
+        return await future
+
+    def _run(self) -> None:
+        """Writer loop: take a group, commit it, acknowledge it; until told to stop."""
+        with self._engine.connect() as conn:
+            conn.execution_options(**{WRITE_OPTION: True})
+            stopping = False
+            while not stopping:
+                first = self._queue.get()
+                if first is None:
+                    break
+                group = [first]
+                objects = first.batch.size()
+                while len(group) < self._max_requests and objects < self._max_objects:
+                    try:
+                        more = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is None:
+                        stopping = True
+                        break
+                    group.append(more)
+                    objects += more.batch.size()
+                self._commit(conn, group)
+
+    def _commit(self, conn: Connection, group: list[_Pending]) -> None:
+        """Store a group in one transaction; on failure retry its requests one by one."""
+        try:
+            with conn.begin():
+                outcomes = self._store.apply(conn, [p.batch for p in group])
+        except Exception as exc:
+            self._store.discard_pending()
+            if len(group) > 1:
+                log.warning("group of %d requests failed (%s); retrying singly", len(group), exc)
+                for pending in group:
+                    self._commit(conn, [pending])
+                return
+            log.exception("request could not be stored")
+            _deliver(group[0], StorageUnavailable(str(exc)))
+            return
+        self._store.commit_pending()
+        self.groups_committed += 1
+        self.requests_committed += len(group)
+        for pending, outcome in zip(group, outcomes, strict=True):
+            _deliver(pending, outcome)

@@ -1,0 +1,229 @@
+"""Every table heron keeps, as SQLAlchemy Core metadata (the single source for migrations).
+
+Times are UTC epoch milliseconds (`*_ms`) or, for rollup buckets, epoch seconds of the bucket
+start. Raw event and purchase tables keep only their integer key so that appends stay cheap at
+any size; series are read from the hourly rollups written in the same transaction.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# A 64-bit key that is still SQLite's rowid alias (only INTEGER PRIMARY KEY is).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+# Names sort case-sensitively by code point on both databases, as Braze lists them.
+Name = String(255).with_variant(String(255, collation="C"), "postgresql")
+
+workspaces = Table(
+    "workspaces",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("time_zone", String(64), nullable=False, server_default="UTC"),
+    Column("created_at_ms", BigInteger, nullable=False),
+)
+
+apps = Table(
+    "apps",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), nullable=False, index=True),
+    Column("api_id", String(64), nullable=False, unique=True),
+    Column("name", String(255), nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), nullable=False, index=True),
+    Column("identifier", String(64), nullable=False, unique=True),
+    Column("name", String(255), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("permissions", Text, nullable=False),  # JSON list of Braze permission names
+    Column("allowed_ips", Text, nullable=False, server_default="[]"),  # JSON list of CIDRs
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("last_seen_ms", BigInteger, nullable=True),
+    Column("revoked_at_ms", BigInteger, nullable=True),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), nullable=False),
+    Column("braze_id", String(32), nullable=False),
+    Column("external_id", String(512), nullable=True),
+    Column("email", String(512), nullable=True),
+    Column("email_key", String(512), nullable=True),  # lower-cased email, for matching
+    Column("phone", String(64), nullable=True),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("updated_at_ms", BigInteger, nullable=False),
+    Column("standard", Text, nullable=False, server_default="{}"),  # JSON: standard attributes
+    Column("custom", Text, nullable=False, server_default="{}"),  # JSON: custom attributes
+    UniqueConstraint("workspace_id", "external_id", name="uq_users_workspace_external_id"),
+    UniqueConstraint("workspace_id", "braze_id", name="uq_users_workspace_braze_id"),
+    Index("ix_users_email", "workspace_id", "email_key"),
+    Index("ix_users_phone", "workspace_id", "phone"),
+)
+
+user_aliases = Table(
+    "user_aliases",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), nullable=False),
+    Column("user_id", BigInteger, ForeignKey("users.id"), nullable=False, index=True),
+    Column("alias_label", String(512), nullable=False),
+    Column("alias_name", String(512), nullable=False),
+    UniqueConstraint(
+        "workspace_id", "alias_label", "alias_name", name="uq_user_aliases_label_name"
+    ),
+)
+
+custom_events = Table(
+    "custom_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), nullable=False),
+    Column("name", Name, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("included_in_analytics_report", Boolean, nullable=False, server_default="0"),
+    Column("status", String(32), nullable=False, server_default="Active"),
+    Column("tags", Text, nullable=False, server_default="[]"),  # JSON list of tag names
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("first_seen_ms", BigInteger, nullable=True),  # None until first tracked
+    Column("last_seen_ms", BigInteger, nullable=True),
+    UniqueConstraint("workspace_id", "name", name="uq_custom_events_workspace_name"),
+)
+
+event_properties = Table(
+    "event_properties",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("event_id", Integer, ForeignKey("custom_events.id"), nullable=False),
+    Column("name", Name, nullable=False),
+    Column("data_type", String(32), nullable=False),
+    Column("first_seen_ms", BigInteger, nullable=False),
+    Column("last_seen_ms", BigInteger, nullable=False),
+    UniqueConstraint("event_id", "name", name="uq_event_properties_event_name"),
+)
+
+products = Table(
+    "products",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), nullable=False),
+    Column("name", Name, nullable=False),
+    Column("status", String(32), nullable=False, server_default="Active"),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("first_seen_ms", BigInteger, nullable=True),
+    Column("last_seen_ms", BigInteger, nullable=True),
+    UniqueConstraint("workspace_id", "name", name="uq_products_workspace_name"),
+)
+
+purchase_properties = Table(
+    "purchase_properties",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), nullable=False),
+    Column("name", Name, nullable=False),
+    Column("data_type", String(32), nullable=False),
+    Column("first_seen_ms", BigInteger, nullable=False),
+    Column("last_seen_ms", BigInteger, nullable=False),
+    UniqueConstraint("workspace_id", "name", name="uq_purchase_properties_workspace_name"),
+)
+
+custom_attributes = Table(
+    "custom_attributes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), nullable=False),
+    Column("name", Name, nullable=False),
+    Column("data_type", String(32), nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("status", String(32), nullable=False, server_default="Active"),
+    Column("tags", Text, nullable=False, server_default="[]"),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("first_seen_ms", BigInteger, nullable=True),
+    Column("last_seen_ms", BigInteger, nullable=True),
+    UniqueConstraint("workspace_id", "name", name="uq_custom_attributes_workspace_name"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("workspace_id", Integer, nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("event_id", Integer, nullable=False),  # custom_events.id
+    Column("app_id", Integer, nullable=True),  # apps.id
+    Column("time_ms", BigInteger, nullable=False),
+    Column("properties", Text, nullable=True),
+)
+
+purchases = Table(
+    "purchases",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("workspace_id", Integer, nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("product_id", Integer, nullable=False),  # products.id
+    Column("app_id", Integer, nullable=True),
+    Column("currency", String(3), nullable=False),
+    Column("price", Float, nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("time_ms", BigInteger, nullable=False),
+    Column("properties", Text, nullable=True),
+)
+
+# app 0 is "all apps" (every event counts there once, with or without an app_id).
+ALL_APPS = 0
+# product 0 is "all products" in purchase rollups.
+ALL_PRODUCTS = 0
+
+event_rollups_hourly = Table(
+    "event_rollups_hourly",
+    metadata,
+    Column("workspace_id", Integer, primary_key=True),
+    Column("event_id", Integer, primary_key=True),
+    Column("app_id", Integer, primary_key=True),
+    Column("hour", BigInteger, primary_key=True),  # epoch seconds of the local hour's start
+    Column("count", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+purchase_rollups_hourly = Table(
+    "purchase_rollups_hourly",
+    metadata,
+    Column("workspace_id", Integer, primary_key=True),
+    Column("product_id", Integer, primary_key=True),
+    Column("app_id", Integer, primary_key=True),
+    Column("hour", BigInteger, primary_key=True),
+    Column("purchases", BigInteger, nullable=False),  # purchase objects
+    Column("quantity", BigInteger, nullable=False),  # items (sum of quantity)
+    Column("revenue", Float, nullable=False),  # sum of price * quantity
+    sqlite_with_rowid=False,
+)

@@ -1,0 +1,1 @@
+"""Users: profiles, identifiers and attribute updates."""
