@@ -8,13 +8,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 from heron.admin import apps as app_admin
 from heron.admin import keys as key_admin
 from heron.admin import workspaces as ws_admin
 from heron.config import DEFAULT_DATABASE_URL, Settings
-from heron.permissions import parse_permissions
+from heron.permissions import ALL_PERMISSIONS, parse_permissions
 from heron.store import migrate
 from heron.store.engine import make_engine, normalize_url
 
@@ -66,13 +66,24 @@ def main() -> None:
 @database_option
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.option("--log-level", default="warning", show_default=True)
-def serve(host: str, port: int, database: str, workers: int, log_level: str) -> None:
+@click.option(
+    "--new-key",
+    is_flag=True,
+    help="Create an all-permissions key in the default workspace and print it before serving.",
+)
+def serve(host: str, port: int, database: str, workers: int, log_level: str, new_key: bool) -> None:
     """Run the API server (brings an empty or old database up to date first)."""
     import uvicorn
 
     engine = make_engine(database)
     migrate.upgrade(engine)
+    if new_key:
+        secret, _ = key_admin.create_key(
+            engine, migrate.ensure_default_workspace(engine), "quickstart", ALL_PERMISSIONS
+        )
+        click.echo(f"REST API key (all permissions, workspace 'default'): {secret}")
     engine.dispose()
+    click.echo(f"heron serving http://{host}:{port} on {make_url(database).render_as_string()}", err=True)
     os.environ["HERON_DATABASE_URL"] = normalize_url(database)
     Settings.from_env()  # fail fast on bad HERON_* settings, before forking workers
     uvicorn.run(
