@@ -425,3 +425,43 @@ def test_workspaces_are_isolated(client: TestClient, engine: Engine, workspace: 
     track(client, workspace.key, {"events": [event("ws1-only")]})
     only_there = track(client, other.key, {"events": [event("ws1-only", _update_existing_only=True)]})
     assert only_there.json()["events_processed"] == 0
+
+
+# -- regressions ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"external_id": "a\u0000b", "name": "e", "time": NOW_ISO},
+        {"user_alias": {"alias_name": "n\u0000", "alias_label": "l"}, "name": "e", "time": NOW_ISO},
+        {"email": "a\u0000@example.com", "name": "e", "time": NOW_ISO},
+        {"phone": "+1555\u0000", "name": "e", "time": NOW_ISO},
+    ],
+)
+def test_nul_in_identifiers_is_an_object_error_not_a_failed_write(
+    client: TestClient, engine: Engine, workspace: Workspace, obj: dict[str, Any]
+) -> None:
+    # PostgreSQL text cannot hold NUL: such a value must be refused before storage, and the
+    # valid neighbour in the same request must still be stored.
+    response = track(client, workspace.key, {"events": [obj, event()]})
+    assert response.status_code == 201
+    assert response.json()["events_processed"] == 1
+    assert [e["index"] for e in response.json()["errors"]] == [0]
+    assert count(engine, events) == 1
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"external_id": "u", "bad\u0000key": 1},
+        {"external_id": "u", "email": "x\u0000@example.com"},
+    ],
+)
+def test_nul_in_attribute_names_and_email_is_an_object_error(
+    client: TestClient, engine: Engine, workspace: Workspace, obj: dict[str, Any]
+) -> None:
+    response = track(client, workspace.key, {"attributes": [obj, {"external_id": "v", "ok": 1}]})
+    assert response.status_code == 201
+    assert response.json()["attributes_processed"] == 1
+    assert [e["index"] for e in response.json()["errors"]] == [0]

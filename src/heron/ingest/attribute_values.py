@@ -7,6 +7,7 @@ are not; `array_item_key` encodes that once for de-duplication and removal on bo
 from __future__ import annotations
 
 import math
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -21,6 +22,9 @@ MIN_TIME_MS = -62_167_219_200_000
 END_TIME_MS = 32_535_216_000_000
 
 _encode = msgspec.json.Encoder(order="sorted").encode
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+_ONE_MS = timedelta(milliseconds=1)
+_SELF_KEYED = frozenset({str, int, float})  # types whose values are their own array key
 
 
 def is_finite_number(value: object) -> bool:
@@ -33,7 +37,22 @@ def is_finite_number(value: object) -> bool:
 
 
 def format_epoch_ms(ms: int) -> str:
-    """Render UTC epoch ms as `YYYY-MM-DDTHH:MM:SS.sssZ`; pure arithmetic, so year 0 works too."""
+    """Render UTC epoch ms as `YYYY-MM-DDTHH:MM:SS.sssZ` (C-speed for years 1-9999, else math)."""
+    try:
+        return (_NAIVE_EPOCH + ms * _ONE_MS).isoformat(timespec="milliseconds") + "Z"
+    except OverflowError:
+        return _format_any_year(ms)
+
+
+def normalized_time(text: str, ms: int) -> str:
+    """ISO 8601 UTC form of a parsed datetime; text already in that form is returned as is."""
+    if len(text) == 24 and text[10] == "T" and text[19] == "." and text[23] == "Z":
+        return text
+    return format_epoch_ms(ms)
+
+
+def _format_any_year(ms: int) -> str:
+    """`format_epoch_ms` by pure arithmetic (Hinnant's civil_from_days), for year 0."""
     days, rem = divmod(ms, 86_400_000)
     secs, milli = divmod(rem, 1000)
     hour, rem = divmod(secs, 3600)
@@ -67,8 +86,15 @@ def array_item_key(item: Any) -> Any:
     return (dict, _encode(item))
 
 
+def keep_last(items: list[Any], limit: int) -> list[Any]:
+    """The last `limit` items (all of them when there are fewer): Braze's array cap."""
+    return items[max(len(items) - limit, 0) :]
+
+
 def dedupe_keep_last(items: list[Any]) -> list[Any]:
     """De-duplicate keeping each item at its last position ("re-adding moves it to the end")."""
+    if _SELF_KEYED.issuperset(map(type, items)):  # no bools or containers: C-speed path
+        return list(dict.fromkeys(reversed(items)))[::-1]
     seen: set[Any] = set()
     kept: list[Any] = []
     for item in reversed(items):

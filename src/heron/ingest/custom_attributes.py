@@ -20,9 +20,10 @@ from heron.ingest.attribute_values import (
     MAX_STRING_LENGTH,
     MIN_TIME_MS,
     dedupe_keep_last,
-    format_epoch_ms,
     is_finite_number,
     json_size,
+    keep_last,
+    normalized_time,
 )
 from heron.ingest.records import AttributeOp
 from heron.ingest.timefmt import parse_datetime_value
@@ -43,9 +44,14 @@ def quoted(name: str) -> str:
 def custom_ops(name: object, value: Any, max_array_length: int, out: list[AttributeOp]) -> None:
     """Append the op(s) for one custom attribute to `out`, or raise ValueError.
 
-    Dispatches on the exact JSON type first: this runs for every key on the ingest hot path.
+    Dispatches on the exact JSON type: this runs for every custom key on the ingest hot path.
     """
-    if not isinstance(name, str) or not 0 < len(name) <= MAX_STRING_LENGTH or name[0] == "$":
+    if (
+        not isinstance(name, str)
+        or not 0 < len(name) <= MAX_STRING_LENGTH
+        or name[0] == "$"
+        or "\x00" in name
+    ):
         _bad_name(name)
     kind = type(value)
     if kind is str:
@@ -55,7 +61,7 @@ def custom_ops(name: object, value: Any, max_array_length: int, out: list[Attrib
             )
         ms = parse_datetime_value(value)
         if ms is not None and MIN_TIME_MS <= ms < END_TIME_MS:
-            out.append(AttributeOp(name, "set", format_epoch_ms(ms), "Time"))
+            out.append(AttributeOp(name, "set", normalized_time(value, ms), "Time"))
         else:  # not a datetime, or year > 3000: Braze keeps it as a string
             out.append(AttributeOp(name, "set", value, "String"))
     elif kind is int or kind is float:
@@ -84,18 +90,20 @@ def _bad_name(name: object) -> NoReturn:
         raise ValueError(
             f"custom attribute name {quoted(name)} is longer than {MAX_STRING_LENGTH} characters"
         )
+    if "\x00" in name:
+        # PostgreSQL text cannot hold NUL, and the name is a catalog key.
+        raise ValueError(f"custom attribute name {quoted(name)} must not contain NUL characters")
     raise ValueError(f"custom attribute name {quoted(name)} must not start with '$'")
 
 
 def _list_op(name: str, items: list[Any], max_array_length: int) -> AttributeOp:
-    """A list of scalars is an Array (unique, last `max_array_length` kept); of objects, an
-    Object Array (kept as sent, <= 100 KB)."""
+    """Scalars make an Array (unique, last `max_array_length`); objects an Object Array."""
     if items and all(isinstance(item, dict) for item in items):
         objects = [_nested(name, item, 2, f"[{i}]") for i, item in enumerate(items)]
         _check_size(name, objects)
         return AttributeOp(name, "set", objects, "Object Array")
     unique = dedupe_keep_last(_scalar_items(name, items))
-    return AttributeOp(name, "set", unique[-max_array_length:] if unique else unique, "Array")
+    return AttributeOp(name, "set", keep_last(unique, max_array_length), "Array")
 
 
 def _scalar_items(name: str, items: list[Any]) -> list[Any]:
@@ -132,7 +140,7 @@ def _object_ops(
                 items = _operator_list(name, operator, value[operator])
                 unique = dedupe_keep_last(_scalar_items(name, items))
                 if operator == "add":
-                    unique = unique[-max_array_length:]
+                    unique = keep_last(unique, max_array_length)
                 if unique:
                     out.append(AttributeOp(name, operator, unique, "Array"))
     elif keys and keys <= _OBJECT_ARRAY_OPERATORS:
@@ -144,8 +152,10 @@ def _object_ops(
 
 
 def _object_array_ops(name: str, value: dict[str, Any], out: list[AttributeOp]) -> None:
-    """`$add` appends objects, `$remove` drops objects by `$identifier_key`/`$identifier_value`;
-    Braze applies `$add` before `$remove`. `$update` needs `_merge_objects`, unsupported."""
+    """`$add` then `$remove` (Braze's order) for arrays of objects; `$update` is unsupported.
+
+    `$update` is a deep merge (it needs `_merge_objects`), which `AttributeOp` cannot express.
+    """
     if "$update" in value:
         raise ValueError(f"custom attribute {quoted(name)}: '$update' is not supported")
     if "$add" in value:
@@ -237,10 +247,11 @@ def _check_nested_key(name: str, key: object, path: str) -> None:
 
 def _nested_time(name: str, raw: object, path: str) -> str:
     """`{"$time": ...}` must hold a Braze datetime in years 0-3000; stored as ISO 8601 UTC."""
-    ms = parse_datetime_value(raw) if isinstance(raw, str) else None
-    if ms is None or not MIN_TIME_MS <= ms < END_TIME_MS:
-        _nested_error(name, path, "'$time' must be a datetime string between years 0 and 3000")
-    return format_epoch_ms(ms)
+    if isinstance(raw, str):
+        ms = parse_datetime_value(raw)
+        if ms is not None and MIN_TIME_MS <= ms < END_TIME_MS:
+            return normalized_time(raw, ms)
+    _nested_error(name, path, "'$time' must be a datetime string between years 0 and 3000")
 
 
 def _nested_error(name: str, path: str, problem: str) -> NoReturn:

@@ -45,7 +45,7 @@ def validate_event(obj: object, now_ms: int, apps: Mapping[str, int]) -> EventRe
     if isinstance(update_only, str):
         return update_only
     name = obj.get("name")
-    if type(name) is not str or not name or len(name) > MAX_NAME_LENGTH:
+    if type(name) is not str or not name or len(name) > MAX_NAME_LENGTH or "\x00" in name:
         return _bad_name("name", name)
     try:
         time_ms = _time_ms(obj, now_ms)
@@ -69,7 +69,12 @@ def validate_purchase(obj: object, now_ms: int, apps: Mapping[str, int]) -> Purc
     if isinstance(update_only, str):
         return update_only
     product_id = obj.get("product_id")
-    if type(product_id) is not str or not product_id or len(product_id) > MAX_NAME_LENGTH:
+    if (
+        type(product_id) is not str
+        or not product_id
+        or len(product_id) > MAX_NAME_LENGTH
+        or "\x00" in product_id
+    ):
         return _bad_name("product_id", product_id)
     currency = _currency(obj.get("currency"))
     if currency is None:
@@ -129,7 +134,9 @@ def _bad_name(field: str, value: object) -> str:
         return f"'{field}' must be a string"
     if not value:
         return f"'{field}' must not be empty"
-    return f"'{field}' must be at most {MAX_NAME_LENGTH} characters"
+    if len(value) > MAX_NAME_LENGTH:
+        return f"'{field}' must be at most {MAX_NAME_LENGTH} characters"
+    return f"'{field}' must not contain NUL characters"  # PostgreSQL text cannot hold them
 
 
 def _currency(value: object) -> str | None:

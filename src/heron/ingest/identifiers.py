@@ -25,6 +25,8 @@ def _identifier_string(obj: Mapping[str, Any], key: str) -> str | None:
         raise ValueError(f"'{key}' must be a non-empty string")
     if len(value) > MAX_IDENTIFIER_LENGTH:
         raise ValueError(f"'{key}' must be at most {MAX_IDENTIFIER_LENGTH} characters")
+    if "\x00" in value:
+        raise ValueError(f"'{key}' must not contain NUL characters")
     return value
 
 
@@ -58,6 +60,8 @@ def _parse_alias(alias: object) -> UserRef | str:
         return "'user_alias' requires non-empty string 'alias_name' and 'alias_label'"
     if len(name) > MAX_IDENTIFIER_LENGTH or len(label) > MAX_IDENTIFIER_LENGTH:
         return f"'user_alias' name and label must be at most {MAX_IDENTIFIER_LENGTH} characters"
+    if "\x00" in name or "\x00" in label:
+        return "'user_alias' name and label must not contain NUL characters"
     return UserRef("user_alias", name, label)
 
 

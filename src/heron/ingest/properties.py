@@ -4,8 +4,8 @@ Rules heron applies (the ones Braze leaves open are heron's choice, see docs/ing
 
 - `null` or `{}` means "no properties"; anything else must be a JSON object.
 - Only the first 256 properties (object order) are kept; the rest are dropped unchecked.
-- Names: non-empty strings of at most 255 characters, not starting with `$`; `time` and
-  `event_name` are reserved (exact, case-sensitive match).
+- Names: non-empty strings of at most 255 characters, not starting with `$` and without NUL
+  (PostgreSQL text cannot hold it); `time` and `event_name` are reserved (exact match).
 - Values: finite numbers (ints in signed 64-bit range), booleans, strings of at most 255
   characters (datetime strings get type `Time`), `null` (kept, untyped), arrays and objects
   holding any JSON, nested at most 50 levels (the property's own array/object is level 1).
@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 import msgspec
 
-from heron.ingest.timefmt import parse_datetime_value
+from heron.ingest.timefmt import DATETIME_FIRST_CHARS, parse_datetime_value
 
 __all__ = [
     "INVALID_PROPERTIES",
@@ -42,6 +42,10 @@ _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 _QUOTED_NAME_MAX = 64  # property names longer than this are shortened in messages
 _encode = msgspec.json.encode
+# Valid names seen so far, so the per-name checks run once per distinct name, not per event.
+# Only `str` instances are added (a str subclass could change equality), and the set is bounded.
+_GOOD_NAMES: set[str] = set()
+_GOOD_NAMES_MAX = 65_536
 
 
 def validate_properties(
@@ -59,20 +63,18 @@ def validate_properties(
         kept = dict(islice(value.items(), MAX_PROPERTIES))
     types: dict[str, str] = {}
     nested_bytes = 0
+    good_names = _GOOD_NAMES
     for key, item in kept.items():
-        if (
-            type(key) is not str
-            or not key
-            or len(key) > MAX_NAME_LENGTH
-            or key[0] == "$"
-            or key in RESERVED_NAMES
-        ):
-            _raise_bad_name(key)
+        if key not in good_names:
+            _check_name(key)
         kind = type(item)
         if kind is str:
             if len(item) > MAX_STRING_LENGTH:
                 raise _error(key, f"is longer than {MAX_STRING_LENGTH} characters")
-            types[key] = "String" if parse_datetime_value(item) is None else "Time"
+            if item[:1] in DATETIME_FIRST_CHARS and parse_datetime_value(item) is not None:
+                types[key] = "Time"
+            else:
+                types[key] = "String"
         elif kind is bool:
             types[key] = "Boolean"
         elif kind is int:
@@ -87,7 +89,10 @@ def validate_properties(
             continue
         elif kind is dict or kind is list:
             _check_nested(item, key, 1)
-            nested_bytes += len(_encode(item))
+            try:
+                nested_bytes += len(_encode(item))
+            except UnicodeEncodeError:
+                raise _error(key, "contains text that is not valid Unicode") from None
             if nested_bytes > max_nested_bytes:
                 raise ValueError(
                     f"{INVALID_PROPERTIES}: array and object values exceed {max_nested_bytes}"
@@ -96,7 +101,11 @@ def validate_properties(
             types[key] = "Object" if kind is dict else "Array"
         else:
             raise _error(key, f"has an unsupported type ({kind.__name__})")
-    return _encode(kept).decode(), types
+    try:
+        text = _encode(kept).decode()
+    except UnicodeEncodeError:  # lone surrogates; only reachable from Python callers
+        raise ValueError(f"{INVALID_PROPERTIES}: contains text that is not valid Unicode") from None
+    return text, types
 
 
 def _check_nested(value: Any, key: str, depth: int) -> None:
@@ -126,8 +135,23 @@ def _check_nested(value: Any, key: str, depth: int) -> None:
             raise _error(key, f"contains an unsupported type ({kind.__name__})")
 
 
+def _check_name(key: object) -> None:
+    """Check a property name not seen before; remember good ones (names repeat across events)."""
+    if (
+        type(key) is not str
+        or not key
+        or len(key) > MAX_NAME_LENGTH
+        or key[0] == "$"
+        or key in RESERVED_NAMES
+        or "\x00" in key
+    ):
+        _raise_bad_name(key)
+    if len(_GOOD_NAMES) < _GOOD_NAMES_MAX:
+        _GOOD_NAMES.add(key)
+
+
 def _raise_bad_name(key: object) -> NoReturn:
-    """Raise the precise error for a property name that failed the fast combined check."""
+    """Raise the precise error for an invalid property name."""
     if type(key) is not str:
         raise ValueError(f"{INVALID_PROPERTIES}: property names must be strings")
     if key in RESERVED_NAMES:
@@ -139,7 +163,11 @@ def _raise_bad_name(key: object) -> NoReturn:
             f"{INVALID_PROPERTIES}: property name {_quote(key)} is longer than"
             f" {MAX_NAME_LENGTH} characters"
         )
-    raise ValueError(f"{INVALID_PROPERTIES}: property name {_quote(key)} must not start with '$'")
+    if key[0] == "$":
+        raise ValueError(
+            f"{INVALID_PROPERTIES}: property name {_quote(key)} must not start with '$'"
+        )
+    raise ValueError(f"{INVALID_PROPERTIES}: property names must not contain NUL characters")
 
 
 def _error(key: str, problem: str) -> ValueError:

@@ -17,8 +17,9 @@ abbreviation (not checked against the date), the month as two digits or an Engli
 abbreviation, the day, the time with an optional fraction, an optional zone (`Z`, `±HHMM`,
 `±HH:MM`) and a four-digit year; names are case-insensitive.
 
-Years are 1..9999 as written (the UTC instant may fall just outside); results are UTC epoch
-milliseconds, floored.
+Offsets are fixed (no daylight-saving rules): hours below 24, minutes 00..59. Years are
+1..9999 as written (the UTC instant may fall just outside); results are UTC epoch
+milliseconds, floored. Property strings longer than 64 characters are never datetimes.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
-__all__ = ["parse_datetime_value", "parse_event_time"]
+__all__ = ["DATETIME_FIRST_CHARS", "parse_datetime_value", "parse_event_time"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORDINAL = _EPOCH.toordinal()
@@ -62,6 +63,8 @@ _MONTHS = {
 }
 _WEEKDAYS = frozenset(("mon", "tue", "wed", "thu", "fri", "sat", "sun"))
 _WEEKDAY_INITIALS = frozenset("MTWFSmtwfs")
+# A string can only be a datetime when it starts with one of these; callers may pre-filter.
+DATETIME_FIRST_CHARS = frozenset("0123456789") | _WEEKDAY_INITIALS
 _MIN_WEEKDAY_FORMAT_LENGTH = len("Wed 07 16 19:20:30 2013")
 _MAX_VALUE_LENGTH = 64  # longest datetime string worth trying for a property value
 
@@ -123,7 +126,10 @@ def _parse_iso(s: str) -> int | None:
         (dt.toordinal() - _EPOCH_ORDINAL) * 86_400 + dt.hour * 3_600 + dt.minute * 60 + dt.second
     ) * 1_000_000 + dt.microsecond
     tz = dt.tzinfo
-    if tz is not None:
+    if tz is not None and tz is not UTC:
+        if s[-2] > "5" and (s[-3] == ":" or s[-5] in "+-"):
+            # fromisoformat reads "+01:60" as two hours; the fallback rejects minutes >= 60.
+            return _parse_iso_fallback(s)
         offset = _OFFSET_MICROS.get(tz)
         if offset is None:
             offset = _offset_micros(tz)

@@ -26,6 +26,7 @@ from heron.ingest.attribute_values import (
     array_item_key,
     dedupe_keep_last,
     json_size,
+    keep_last,
 )
 from heron.ingest.records import AttributeOp, AttributeRecord
 
@@ -59,7 +60,7 @@ def _apply_op(custom: dict[str, Any], op: AttributeOp, max_array_length: int) ->
     if kind == "set":
         value = op.value
         if op.data_type == "Array" and len(value) > max_array_length:
-            value = value[-max_array_length:]
+            value = keep_last(value, max_array_length)
         custom[name] = value
     elif kind == "unset":
         custom.pop(name, None)
@@ -72,7 +73,7 @@ def _apply_op(custom: dict[str, Any], op: AttributeOp, max_array_length: int) ->
             _add_objects(custom, name, op.value)
         else:
             added = dedupe_keep_last(_scalar_array(custom.get(name)) + op.value)
-            custom[name] = added[-max_array_length:]
+            custom[name] = keep_last(added, max_array_length)
     elif kind == "remove":
         current = custom.get(name)
         if not isinstance(current, list):
