@@ -83,7 +83,9 @@ def serve(host: str, port: int, database: str, workers: int, log_level: str, new
         )
         click.echo(f"REST API key (all permissions, workspace 'default'): {secret}")
     engine.dispose()
-    click.echo(f"heron serving http://{host}:{port} on {make_url(database).render_as_string()}", err=True)
+    click.echo(
+        f"heron serving http://{host}:{port} on {make_url(database).render_as_string()}", err=True
+    )
     os.environ["HERON_DATABASE_URL"] = normalize_url(database)
     Settings.from_env()  # fail fast on bad HERON_* settings, before forking workers
     uvicorn.run(

@@ -36,7 +36,9 @@ class Settings:
         """Build settings from `HERON_*` variables; an explicit URL wins over the environment."""
         synchronous = os.environ.get("HERON_SQLITE_SYNCHRONOUS", "FULL").strip().upper()
         if synchronous not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
-            raise ValueError(f"HERON_SQLITE_SYNCHRONOUS must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
+            raise ValueError(
+                f"HERON_SQLITE_SYNCHRONOUS must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}"
+            )
         return cls(
             database_url=database_url
             or os.environ.get("HERON_DATABASE_URL")

@@ -56,19 +56,33 @@ def test_seed_event_example_is_stored_with_alias_created_first(
     body = {
         "attributes": [{"user_alias": alias, "_update_existing_only": False}],
         "events": [
-            {"external_id": "user1", "app_id": workspace.app_id, "name": "watched_trailer",
-             "time": "2013-07-16T19:20:30+01:00"},
-            {"external_id": "user1", "app_id": workspace.app_id, "name": "rented_movie",
-             "time": "2013-07-16T19:20:45+01:00",
-             "properties": {"movie": "The Sad Egg", "director": "Dan Alexander"}},
-            {"user_alias": alias, "app_id": workspace.app_id, "name": "watched_trailer",
-             "time": "2013-07-16T19:20:50+01:00"},
+            {
+                "external_id": "user1",
+                "app_id": workspace.app_id,
+                "name": "watched_trailer",
+                "time": "2013-07-16T19:20:30+01:00",
+            },
+            {
+                "external_id": "user1",
+                "app_id": workspace.app_id,
+                "name": "rented_movie",
+                "time": "2013-07-16T19:20:45+01:00",
+                "properties": {"movie": "The Sad Egg", "director": "Dan Alexander"},
+            },
+            {
+                "user_alias": alias,
+                "app_id": workspace.app_id,
+                "name": "watched_trailer",
+                "time": "2013-07-16T19:20:50+01:00",
+            },
         ],
     }
     response = track(client, workspace.key, body)
     assert response.status_code == 201, response.text
     assert response.json() == {
-        "message": "success", "attributes_processed": 1, "events_processed": 3
+        "message": "success",
+        "attributes_processed": 1,
+        "events_processed": 3,
     }
     assert count(engine, events) == 3
     assert count(engine, users) == 2
@@ -80,25 +94,32 @@ def test_seed_event_example_is_stored_with_alias_created_first(
             .order_by(events.c.time_ms)
         ).all()
     assert [row.name for row in stored] == ["watched_trailer", "rented_movie", "watched_trailer"]
-    assert stored[0].time_ms == int(datetime(2013, 7, 16, 18, 20, 30, tzinfo=UTC).timestamp()) * 1000
+    assert (
+        stored[0].time_ms == int(datetime(2013, 7, 16, 18, 20, 30, tzinfo=UTC).timestamp()) * 1000
+    )
     assert json.loads(stored[1].properties) == {"movie": "The Sad Egg", "director": "Dan Alexander"}
 
 
 def test_alias_event_for_unknown_alias_is_refused_not_stored(
     client: TestClient, engine: Engine, workspace: Workspace
 ) -> None:
-    body = {"events": [
-        event(),
-        {"user_alias": {"alias_name": "a", "alias_label": "b"}, "name": "x", "time": NOW_ISO},
-    ]}
+    body = {
+        "events": [
+            event(),
+            {"user_alias": {"alias_name": "a", "alias_label": "b"}, "name": "x", "time": NOW_ISO},
+        ]
+    }
     response = track(client, workspace.key, body)
     assert response.status_code == 201
     data = response.json()
     assert data["events_processed"] == 1
-    assert data["errors"] == [{
-        "type": "no user matches the identifier and '_update_existing_only' is true",
-        "input_array": "events", "index": 1,
-    }]
+    assert data["errors"] == [
+        {
+            "type": "no user matches the identifier and '_update_existing_only' is true",
+            "input_array": "events",
+            "index": 1,
+        }
+    ]
     assert count(engine, events) == 1
 
 
@@ -111,8 +132,9 @@ def test_missing_and_unknown_keys_are_401(client: TestClient, workspace: Workspa
     response = client.post("/users/track", content=body, headers=auth("nope"))
     assert response.status_code == 401
     assert response.json() == {"message": "Invalid API key"}
-    basic = client.post("/users/track", content=body,
-                        headers={"Authorization": f"Basic {workspace.key}"})
+    basic = client.post(
+        "/users/track", content=body, headers={"Authorization": f"Basic {workspace.key}"}
+    )
     assert basic.status_code == 401
 
 
@@ -126,7 +148,9 @@ def test_key_without_permission_is_403(
     assert count(engine, events) == 0
 
 
-def test_revoked_key_stops_working(client: TestClient, engine: Engine, workspace: Workspace) -> None:
+def test_revoked_key_stops_working(
+    client: TestClient, engine: Engine, workspace: Workspace
+) -> None:
     secret, key = key_admin.create_key(engine, workspace.id, "tmp", ["users.track"])
     assert track(client, secret, {"events": [event()]}).status_code == 201
     key_admin.revoke_key(engine, key.identifier)
@@ -147,8 +171,10 @@ def test_ip_allowlist(engine: Engine, database_url: str, workspace: Workspace) -
         response = outside.post("/users/track", content=body, headers=auth(allowed))
         assert response.status_code == 401
         # a key without an allowlist works from anywhere
-        assert outside.post("/users/track", content=body,
-                            headers=auth(workspace.key)).status_code == 201
+        assert (
+            outside.post("/users/track", content=body, headers=auth(workspace.key)).status_code
+            == 201
+        )
 
 
 def test_last_seen_is_recorded(client: TestClient, engine: Engine, workspace: Workspace) -> None:
@@ -217,22 +243,47 @@ def test_invalid_objects_are_reported_and_the_rest_stored(
     client: TestClient, engine: Engine, workspace: Workspace
 ) -> None:
     body = {
-        "events": [event(), {"name": "no_user", "time": NOW_ISO}, event(name=""), "junk",
-                   event(properties={"time": 1})],
-        "purchases": [{"external_id": "user1", "product_id": "p", "currency": "USD", "price": 1.5,
-                       "time": NOW_ISO, "quantity": 2},
-                      {"external_id": "user1", "product_id": "p", "currency": "XXY", "price": 1,
-                       "time": NOW_ISO}],
+        "events": [
+            event(),
+            {"name": "no_user", "time": NOW_ISO},
+            event(name=""),
+            "junk",
+            event(properties={"time": 1}),
+        ],
+        "purchases": [
+            {
+                "external_id": "user1",
+                "product_id": "p",
+                "currency": "USD",
+                "price": 1.5,
+                "time": NOW_ISO,
+                "quantity": 2,
+            },
+            {
+                "external_id": "user1",
+                "product_id": "p",
+                "currency": "XXY",
+                "price": 1,
+                "time": NOW_ISO,
+            },
+        ],
         "attributes": [{"external_id": "user1", "first_name": "Ann"}, {"first_name": "Nobody"}],
     }
     response = track(client, workspace.key, body)
     assert response.status_code == 201
     data = response.json()
     assert data["message"] == "success"
-    assert (data["attributes_processed"], data["events_processed"],
-            data["purchases_processed"]) == (1, 1, 1)
+    assert (
+        data["attributes_processed"],
+        data["events_processed"],
+        data["purchases_processed"],
+    ) == (1, 1, 1)
     assert [(e["input_array"], e["index"]) for e in data["errors"]] == [
-        ("attributes", 1), ("events", 1), ("events", 2), ("events", 3), ("events", 4),
+        ("attributes", 1),
+        ("events", 1),
+        ("events", 2),
+        ("events", 3),
+        ("events", 4),
         ("purchases", 1),
     ]
     assert data["errors"][4]["type"] == "Invalid 'properties' field"
@@ -272,7 +323,9 @@ def test_future_times_are_clamped_to_now(
 def test_update_existing_only_refuses_unknown_external_id(
     client: TestClient, engine: Engine, workspace: Workspace
 ) -> None:
-    response = track(client, workspace.key, {"events": [event("ghost", _update_existing_only=True)]})
+    response = track(
+        client, workspace.key, {"events": [event("ghost", _update_existing_only=True)]}
+    )
     assert response.json()["events_processed"] == 0
     assert response.json()["errors"][0]["index"] == 0
     assert count(engine, users) == 0
@@ -289,11 +342,13 @@ def test_new_profiles_get_a_braze_id_and_braze_id_identifies(
     with engine.connect() as conn:
         braze_id = conn.execute(select(users.c.braze_id)).scalar()
     assert isinstance(braze_id, str) and len(braze_id) == 24
-    by_braze = track(client, workspace.key, {"events": [{"braze_id": braze_id, "name": "b",
-                                                          "time": NOW_ISO}]})
+    by_braze = track(
+        client, workspace.key, {"events": [{"braze_id": braze_id, "name": "b", "time": NOW_ISO}]}
+    )
     assert by_braze.json() == {"message": "success", "events_processed": 1}
-    unknown = track(client, workspace.key, {"events": [{"braze_id": "0" * 24, "name": "b",
-                                                         "time": NOW_ISO}]})
+    unknown = track(
+        client, workspace.key, {"events": [{"braze_id": "0" * 24, "name": "b", "time": NOW_ISO}]}
+    )
     assert unknown.json()["events_processed"] == 0
     assert count(engine, users) == 1
 
@@ -301,14 +356,22 @@ def test_new_profiles_get_a_braze_id_and_braze_id_identifies(
 def test_email_identifier_creates_then_matches_preferring_identified_profiles(
     client: TestClient, engine: Engine, workspace: Workspace
 ) -> None:
-    first = track(client, workspace.key, {"events": [{"email": "Ann@Example.com", "name": "e",
-                                                       "time": NOW_ISO}]})
+    first = track(
+        client,
+        workspace.key,
+        {"events": [{"email": "Ann@Example.com", "name": "e", "time": NOW_ISO}]},
+    )
     assert first.json()["events_processed"] == 1
     assert count(engine, users) == 1  # an email-only profile
     # an identified profile with the same email (case differs) takes precedence from now on
-    track(client, workspace.key, {"attributes": [{"external_id": "ann", "email": "ann@example.com"}]})
-    track(client, workspace.key, {"events": [{"email": "ANN@example.com", "name": "e2",
-                                               "time": NOW_ISO}]})
+    track(
+        client, workspace.key, {"attributes": [{"external_id": "ann", "email": "ann@example.com"}]}
+    )
+    track(
+        client,
+        workspace.key,
+        {"events": [{"email": "ANN@example.com", "name": "e2", "time": NOW_ISO}]},
+    )
     with engine.connect() as conn:
         owner = conn.execute(
             select(users.c.external_id)
@@ -323,10 +386,14 @@ def test_email_identifier_creates_then_matches_preferring_identified_profiles(
 def test_phone_identifier_matches_formatted_numbers(
     client: TestClient, engine: Engine, workspace: Workspace
 ) -> None:
-    track(client, workspace.key, {"events": [{"phone": "+1 (555) 010-9999", "name": "e",
-                                               "time": NOW_ISO}]})
-    track(client, workspace.key, {"events": [{"phone": "+15550109999", "name": "e",
-                                               "time": NOW_ISO}]})
+    track(
+        client,
+        workspace.key,
+        {"events": [{"phone": "+1 (555) 010-9999", "name": "e", "time": NOW_ISO}]},
+    )
+    track(
+        client, workspace.key, {"events": [{"phone": "+15550109999", "name": "e", "time": NOW_ISO}]}
+    )
     assert count(engine, users) == 1
     assert count(engine, events) == 2
 
@@ -338,8 +405,11 @@ def test_alias_user_needs_update_existing_only_false(
     omitted = track(client, workspace.key, {"attributes": [{"user_alias": alias, "x": 1}]})
     assert omitted.json()["attributes_processed"] == 0
     assert count(engine, users) == 0
-    created = track(client, workspace.key, {"attributes": [
-        {"user_alias": alias, "_update_existing_only": False, "x": 1}]})
+    created = track(
+        client,
+        workspace.key,
+        {"attributes": [{"user_alias": alias, "_update_existing_only": False, "x": 1}]},
+    )
     assert created.json() == {"message": "success", "attributes_processed": 1}
     assert count(engine, users) == 1
 
@@ -350,12 +420,20 @@ def test_alias_user_needs_update_existing_only_false(
 def test_attributes_are_applied_in_order(
     client: TestClient, engine: Engine, workspace: Workspace
 ) -> None:
-    body = {"attributes": [
-        {"external_id": "u", "first_name": "Ann", "country": "us", "score": 1,
-         "tags": ["a", "b"], "gone": True},
-        {"external_id": "u", "score": {"inc": 4}, "tags": {"add": ["c", "a"]}, "gone": None},
-        {"external_id": "u", "tags": {"remove": ["b"]}},
-    ]}
+    body = {
+        "attributes": [
+            {
+                "external_id": "u",
+                "first_name": "Ann",
+                "country": "us",
+                "score": 1,
+                "tags": ["a", "b"],
+                "gone": True,
+            },
+            {"external_id": "u", "score": {"inc": 4}, "tags": {"add": ["c", "a"]}, "gone": None},
+            {"external_id": "u", "tags": {"remove": ["b"]}},
+        ]
+    }
     assert track(client, workspace.key, body).json()["attributes_processed"] == 3
     with engine.connect() as conn:
         row = conn.execute(select(users.c.standard, users.c.custom)).one()
@@ -363,7 +441,9 @@ def test_attributes_are_applied_in_order(
     assert standard["first_name"] == "Ann" and standard["country"] == "US"
     assert custom == {"score": 5, "tags": ["c", "a"]}
     with engine.connect() as conn:
-        catalog = dict(conn.execute(select(custom_attributes.c.name, custom_attributes.c.data_type)).all())
+        catalog = dict(
+            conn.execute(select(custom_attributes.c.name, custom_attributes.c.data_type)).all()
+        )
     assert catalog["score"] == "Number" and catalog["tags"] == "Array"
 
 
@@ -372,17 +452,35 @@ def test_rollups_and_catalog_match_raw_rows(
 ) -> None:
     hour = "2026-01-05T10:{:02d}:00Z"
     body = {
-        "events": [event(f"u{i % 3}", name="a" if i % 2 else "b", time=hour.format(i),
-                         app_id=workspace.app_id if i % 3 == 0 else None,
-                         properties={"n": i, "s": "x"}) for i in range(30)],
-        "purchases": [{"external_id": "u1", "product_id": "sku", "currency": "eur", "price": 2.5,
-                       "quantity": 3, "time": hour.format(1), "app_id": workspace.app_id}],
+        "events": [
+            event(
+                f"u{i % 3}",
+                name="a" if i % 2 else "b",
+                time=hour.format(i),
+                app_id=workspace.app_id if i % 3 == 0 else None,
+                properties={"n": i, "s": "x"},
+            )
+            for i in range(30)
+        ],
+        "purchases": [
+            {
+                "external_id": "u1",
+                "product_id": "sku",
+                "currency": "eur",
+                "price": 2.5,
+                "quantity": 3,
+                "time": hour.format(1),
+                "app_id": workspace.app_id,
+            }
+        ],
     }
     assert track(client, workspace.key, body).status_code == 201
     bucket = int(datetime(2026, 1, 5, 10, tzinfo=UTC).timestamp())
     with engine.connect() as conn:
-        rollups = {(r.event_id, r.app_id, r.hour): r.count
-                   for r in conn.execute(select(event_rollups_hourly)).all()}
+        rollups = {
+            (r.event_id, r.app_id, r.hour): r.count
+            for r in conn.execute(select(event_rollups_hourly)).all()
+        }
         ids = dict(conn.execute(select(custom_events.c.name, custom_events.c.id)).all())
         props = conn.execute(select(event_properties.c.name, event_properties.c.data_type)).all()
         prollup = conn.execute(select(purchase_rollups_hourly)).all()
@@ -423,7 +521,9 @@ def test_workspaces_are_isolated(client: TestClient, engine: Engine, workspace: 
     assert cross.json()["events_processed"] == 0
     # update-only against a user that exists only in the other workspace is refused
     track(client, workspace.key, {"events": [event("ws1-only")]})
-    only_there = track(client, other.key, {"events": [event("ws1-only", _update_existing_only=True)]})
+    only_there = track(
+        client, other.key, {"events": [event("ws1-only", _update_existing_only=True)]}
+    )
     assert only_there.json()["events_processed"] == 0
 
 

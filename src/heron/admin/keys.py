@@ -78,7 +78,9 @@ def create_key(
             )
         )
         new_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-    key = ApiKey(new_id, workspace_id, identifier, name, list(permissions), networks, now, None, False)
+    key = ApiKey(
+        new_id, workspace_id, identifier, name, list(permissions), networks, now, None, False
+    )
     return secret, key
 
 
@@ -106,7 +108,7 @@ def list_keys(engine: Engine, workspace_id: int | None = None) -> list[ApiKey]:
 
 
 def revoke_key(engine: Engine, key_ref: str) -> None:
-    """Revoke a key by its numeric id or its identifier; servers stop accepting it within seconds."""
+    """Revoke a key by id or identifier; servers stop accepting it within seconds."""
     column = api_keys.c.id if key_ref.isdigit() else api_keys.c.identifier
     value: int | str = int(key_ref) if key_ref.isdigit() else key_ref
     with engine.begin() as conn:

@@ -11,6 +11,7 @@ import ipaddress
 import json
 import threading
 import time
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,7 +121,7 @@ def bearer_secret(request: Request) -> str | None:
     return value or None
 
 
-def _client_allowed(principal: Principal, scope: dict[str, Any]) -> bool:
+def _client_allowed(principal: Principal, scope: MutableMapping[str, Any]) -> bool:
     """Check the caller's address against the key's allowlist (empty list = any address)."""
     if not principal.allowed_networks:
         return True

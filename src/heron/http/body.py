@@ -46,7 +46,6 @@ async def read_json_object(request: Request) -> dict[str, Any]:
     """Read and decode a body that must be a JSON object."""
     value = decode_json(await read_body(request))
     if not isinstance(value, dict):
-        raise bad_request(
-            f"Request body must be a JSON object, not {type(value).__name__.replace('dict', 'object')}"
-        )
+        kind = {list: "an array", str: "a string", bool: "a boolean"}.get(type(value), "a number")
+        raise bad_request(f"Request body must be a JSON object, not {kind}")
     return value

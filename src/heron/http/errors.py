@@ -33,9 +33,7 @@ class JSONResponse(Response):
 class BrazeError(Exception):
     """A fatal API error: HTTP status, Braze's message and optional detail strings."""
 
-    def __init__(
-        self, status: int, message: str, errors: list[Any] | None = None
-    ) -> None:
+    def __init__(self, status: int, message: str, errors: list[Any] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -79,9 +77,7 @@ async def http_exception_handler(_request: Request, exc: Exception) -> Response:
     """Render Starlette's routing errors (404, 405) in Braze's shape."""
     assert isinstance(exc, HTTPException)
     message = _HTTP_MESSAGES.get(exc.status_code, str(exc.detail))
-    return JSONResponse(
-        {"message": message}, status_code=exc.status_code, headers=exc.headers
-    )
+    return JSONResponse({"message": message}, status_code=exc.status_code, headers=exc.headers)
 
 
 async def unexpected_error_handler(_request: Request, exc: Exception) -> Response:

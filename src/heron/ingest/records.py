@@ -1,4 +1,4 @@
-"""Normalized, already-validated `/users/track` objects: the contract between validation and storage.
+"""Validated `/users/track` objects: the contract between validation and storage.
 
 Validation (`heron.ingest.validate_*`) turns one raw JSON object into one of these records or
 into a human error message; the group-commit writer (`heron.ingest.writer`) stores records and

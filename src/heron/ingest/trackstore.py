@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,26 @@ _CACHE_LIMIT = 2_000_000
 
 _json_encode = msgspec.json.encode
 _json_decode = msgspec.json.decode
+
+
+# An upsert's SET clause that only ever widens a catalog entry's first/last-seen range.
+_WIDEN = (
+    "first_seen_ms = CASE WHEN {t}.first_seen_ms IS NULL OR excluded.first_seen_ms < "
+    "{t}.first_seen_ms THEN excluded.first_seen_ms ELSE {t}.first_seen_ms END, "
+    "last_seen_ms = CASE WHEN {t}.last_seen_ms IS NULL OR excluded.last_seen_ms > "
+    "{t}.last_seen_ms THEN excluded.last_seen_ms ELSE {t}.last_seen_ms END"
+)
+
+
+def _widen(spans: dict[int, list[int]], key: int, time_ms: int) -> None:
+    """Widen the [first, last] span recorded for `key`."""
+    span = spans.get(key)
+    if span is None:
+        spans[key] = [time_ms, time_ms]
+    elif time_ms < span[0]:
+        span[0] = time_ms
+    elif time_ms > span[1]:
+        span[1] = time_ms
 
 
 def new_braze_id() -> str:
@@ -58,14 +78,24 @@ class _Group:
 
     now_ms: int
     users: dict[tuple[Any, ...], int] = field(default_factory=dict)
+    external_ids: dict[int, dict[str, int]] = field(default_factory=dict)  # ws -> ext -> id
     names: dict[tuple[str, int, str], int] = field(default_factory=dict)
+    # catalog id -> [first_ms, last_ms] seen in this group, and property name -> data type
+    event_seen: dict[int, list[int]] = field(default_factory=dict)
+    event_props: dict[int, dict[str, str]] = field(default_factory=dict)
+    product_seen: dict[int, list[int]] = field(default_factory=dict)
+    purchase_props: dict[int, dict[str, str]] = field(default_factory=dict)  # per workspace
+    purchase_seen: dict[int, list[int]] = field(default_factory=dict)  # per workspace
     profiles: dict[int, _Profile] = field(default_factory=dict)
     events: list[tuple[Any, ...]] = field(default_factory=list)
     purchases: list[tuple[Any, ...]] = field(default_factory=list)
     event_rollups: dict[tuple[int, int, int, int], int] = field(default_factory=dict)
     purchase_rollups: dict[tuple[int, int, int, int], list[float]] = field(default_factory=dict)
-    # (catalog table, key...) -> [first_ms, last_ms, data_type]
+    # custom attributes: ("custom_attributes", workspace_id, name) -> [first, last, data_type]
     seen: dict[tuple[Any, ...], list[Any]] = field(default_factory=dict)
+    # what _write_seen wrote, published to the store's memory after commit
+    written_seen: dict[tuple[Any, ...], tuple[int, int]] = field(default_factory=dict)
+    written_props: dict[tuple[str, int], dict[str, str]] = field(default_factory=dict)
 
 
 class TrackStore:
@@ -74,13 +104,17 @@ class TrackStore:
     def __init__(self, dialect: str, *, max_array_length: int = 25) -> None:
         self._postgres = dialect == "postgresql"
         self._max_array_length = max_array_length
-        # (kind, workspace_id, value[, label]) -> users.id
+        # (kind, workspace_id, value[, label]) -> users.id, and per workspace external_id -> id
         self._users: dict[tuple[Any, ...], int] = {}
+        self._external_ids: dict[int, dict[str, int]] = {}
         # (table, workspace_id, name) -> catalog id
         self._names: dict[tuple[str, int, str], int] = {}
         # (table, key...) -> (first_ms, last_ms) as last written
         self._seen: dict[tuple[Any, ...], tuple[int, int]] = {}
+        # ("event_properties", event_id) / ("purchase_properties", ws) -> known property types
+        self._props: dict[tuple[str, int], dict[str, str]] = {}
         self._group: _Group | None = None
+        self._prop_rows: dict[str, list[tuple[Any, ...]]] = {}
 
     # -- transaction bookkeeping -------------------------------------------------------------
 
@@ -89,20 +123,25 @@ class TrackStore:
         group, self._group = self._group, None
         if group is None:
             return
-        if len(self._users) > _CACHE_LIMIT:
-            self._users.clear()
+        if len(self._users) + sum(map(len, self._external_ids.values())) > _CACHE_LIMIT:
+            self.forget_users()
         self._users.update(group.users)
+        for ws, ids in group.external_ids.items():
+            self._external_ids.setdefault(ws, {}).update(ids)
         self._names.update(group.names)
-        for key, (first, last, _type) in group.seen.items():
-            self._seen[key] = (first, last)
+        self._seen.update(group.written_seen)
+        for key, types in group.written_props.items():
+            self._props.setdefault(key, {}).update(types)
 
     def discard_pending(self) -> None:
         """Forget what a rolled-back group learned."""
         self._group = None
+        self._prop_rows = {}
 
     def forget_users(self) -> None:
         """Drop cached user ids (after deletes or merges change who exists)."""
         self._users.clear()
+        self._external_ids.clear()
 
     # -- SQL helpers ------------------------------------------------------------------------
 
@@ -153,27 +192,77 @@ class TrackStore:
                     continue
                 data_type = op.data_type or ("Number" if op.kind == "inc" else "Array")
                 self._see(("custom_attributes", ws, op.name), batch.now_ms, data_type)
+        self._queue_events(cur, batch, tz, outcome)
+        self._queue_purchases(cur, batch, tz, outcome)
+        return outcome
+
+    def _queue_events(self, cur: Any, batch: TrackBatch, tz: Any, outcome: TrackOutcome) -> None:
+        """Resolve and queue a batch's events: raw rows, rollup counts, catalog sightings.
+
+        This loop runs for every event heron ingests, so it is written for speed: lookups are
+        bound to locals and per-property bookkeeping is one C-level `dict.update` per event.
+        """
+        group = self._group
+        assert group is not None
+        ws = batch.workspace_id
+        known_ids = self._external_ids.get(ws) or {}
+        staged_ids = group.external_ids.setdefault(ws, {})
+        names = self._names
+        rows = group.events
+        rollups = group.event_rollups
+        seen = group.event_seen
+        props = group.event_props
         for index, event in batch.events:
-            uid = self._resolve(cur, ws, event.user, event.update_existing_only)
+            ref = event.user
+            uid = None
+            if ref.kind == "external_id":
+                uid = known_ids.get(ref.value) or staged_ids.get(ref.value)
             if uid is None:
-                outcome.refused.append(ObjectError(USER_NOT_FOUND, "events", index))
-                continue
-            event_id = self._catalog_id(cur, "custom_events", ws, event.name, event.time_ms)
-            group.events.append((ws, uid, event_id, event.app, event.time_ms, event.properties))
-            hour = hour_bucket(event.time_ms, tz)
+                uid = self._resolve(cur, ws, ref, event.update_existing_only)
+                if uid is None:
+                    outcome.refused.append(ObjectError(USER_NOT_FOUND, "events", index))
+                    continue
+            time_ms = event.time_ms
+            event_id = names.get(("custom_events", ws, event.name))
+            if event_id is None:
+                event_id = self._catalog_id(cur, "custom_events", ws, event.name, time_ms)
+            rows.append((ws, uid, event_id, event.app, time_ms, event.properties))
+            if tz is None:
+                second = time_ms // 1000
+                hour = second - second % 3600
+            else:
+                hour = hour_bucket(time_ms, tz)
             key = (ws, event_id, ALL_APPS, hour)
-            group.event_rollups[key] = group.event_rollups.get(key, 0) + 1
+            rollups[key] = rollups.get(key, 0) + 1
             if event.app is not None:
                 key = (ws, event_id, event.app, hour)
-                group.event_rollups[key] = group.event_rollups.get(key, 0) + 1
-            for prop, data_type in event.property_types.items():
-                self._see(("event_properties", event_id, prop), event.time_ms, data_type)
+                rollups[key] = rollups.get(key, 0) + 1
+            span = seen.get(event_id)
+            if span is None:
+                seen[event_id] = [time_ms, time_ms]
+            elif time_ms < span[0]:
+                span[0] = time_ms
+            elif time_ms > span[1]:
+                span[1] = time_ms
+            if event.property_types:
+                types = props.get(event_id)
+                if types is None:
+                    props[event_id] = dict(event.property_types)
+                else:
+                    types.update(event.property_types)
+
+    def _queue_purchases(self, cur: Any, batch: TrackBatch, tz: Any, outcome: TrackOutcome) -> None:
+        """Resolve and queue a batch's purchases: raw rows, rollups, catalog sightings."""
+        group = self._group
+        assert group is not None
+        ws = batch.workspace_id
         for index, purchase in batch.purchases:
             uid = self._resolve(cur, ws, purchase.user, purchase.update_existing_only)
             if uid is None:
                 outcome.refused.append(ObjectError(USER_NOT_FOUND, "purchases", index))
                 continue
-            product = self._catalog_id(cur, "products", ws, purchase.product_id, purchase.time_ms)
+            time_ms = purchase.time_ms
+            product = self._catalog_id(cur, "products", ws, purchase.product_id, time_ms)
             group.purchases.append(
                 (
                     ws,
@@ -183,11 +272,11 @@ class TrackStore:
                     purchase.currency,
                     purchase.price,
                     purchase.quantity,
-                    purchase.time_ms,
+                    time_ms,
                     purchase.properties,
                 )
             )
-            hour = hour_bucket(purchase.time_ms, tz)
+            hour = hour_bucket(time_ms, tz)
             revenue = purchase.price * purchase.quantity
             apps = (ALL_APPS,) if purchase.app is None else (ALL_APPS, purchase.app)
             for product_key in (ALL_PRODUCTS, product):
@@ -198,9 +287,10 @@ class TrackStore:
                     totals[0] += 1
                     totals[1] += purchase.quantity
                     totals[2] += revenue
-            for prop, data_type in purchase.property_types.items():
-                self._see(("purchase_properties", ws, prop), purchase.time_ms, data_type)
-        return outcome
+            _widen(group.product_seen, product, time_ms)
+            if purchase.property_types:
+                _widen(group.purchase_seen, ws, time_ms)
+                group.purchase_props.setdefault(ws, {}).update(purchase.property_types)
 
     # -- users ------------------------------------------------------------------------------
 
@@ -208,6 +298,10 @@ class TrackStore:
         """A user id from the committed cache or this group's staged entries."""
         group = self._group
         assert group is not None
+        if key[0] == "external_id":
+            ws, value = key[1], key[2]
+            found = (self._external_ids.get(ws) or {}).get(value)
+            return found if found is not None else group.external_ids.get(ws, {}).get(value)
         found = self._users.get(key)
         return found if found is not None else group.users.get(key)
 
@@ -220,8 +314,8 @@ class TrackStore:
             for records in (batch.attributes, batch.events, batch.purchases):
                 for _index, record in records:
                     ref = record.user
-                    if ref.kind == "external_id" and (
-                        ("external_id", batch.workspace_id, ref.value) not in self._users
+                    if ref.kind == "external_id" and ref.value not in self._external_ids.get(
+                        batch.workspace_id, {}
                     ):
                         wanted[batch.workspace_id].add(ref.value)
         for ws, values in wanted.items():
@@ -236,8 +330,9 @@ class TrackStore:
                     ),
                     [ws, *chunk],
                 )
+                staged = group.external_ids.setdefault(ws, {})
                 for external_id, uid in cur.fetchall():
-                    group.users[("external_id", ws, external_id)] = uid
+                    staged[external_id] = uid
 
     def _resolve(self, cur: Any, ws: int, ref: UserRef, update_only: bool) -> int | None:
         """The user an object names, created when allowed; None when it may not be created."""
@@ -280,7 +375,10 @@ class TrackStore:
                 return None
             else:
                 uid = self._create_alias_user(cur, ws, ref, group.now_ms)
-        group.users[key] = uid
+        if ref.kind == "external_id":
+            group.external_ids.setdefault(ws, {})[ref.value] = uid
+        else:
+            group.users[key] = uid
         return uid
 
     def _insert_user(
@@ -433,7 +531,6 @@ class TrackStore:
     def _catalog_id(self, cur: Any, table: str, ws: int, name: str, time_ms: int) -> int:
         """The id of a custom event or product name, creating the catalog entry when new."""
         key = (table, ws, name)
-        self._see(key, time_ms, None)
         found = self._names.get(key)
         if found is not None:
             return found
@@ -470,54 +567,103 @@ class TrackStore:
                 entry[1] = time_ms
 
     def _write_seen(self, cur: Any) -> None:
-        """Upsert catalog first/last-seen where this group moved them (or created the entry)."""
+        """Record catalog first/last-seen where this group moved them, or met new properties.
+
+        A property's first/last seen is tracked with its event's (or, for purchases, the
+        workspace's purchases') range within a group, and `last_seen` is refreshed once it
+        moves by more than SEEN_RESOLUTION_MS, which keeps catalog writes per group small.
+        """
         group = self._group
         assert group is not None
-        by_table: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
-        for key, (first, last, data_type) in group.seen.items():
-            known = self._seen.get(key)
-            if known is not None and first >= known[0] and last <= known[1] + SEEN_RESOLUTION_MS:
-                continue
-            table = key[0]
-            if table in ("custom_events", "products"):
-                by_table[table].append((self._names.get(key) or group.names[key], first, last))
-            else:
-                by_table[table].append((*key[1:], data_type, first, last))
-        widen = (
-            "first_seen_ms = CASE WHEN {t}.first_seen_ms IS NULL OR excluded.first_seen_ms < "
-            "{t}.first_seen_ms THEN excluded.first_seen_ms ELSE {t}.first_seen_ms END, "
-            "last_seen_ms = CASE WHEN {t}.last_seen_ms IS NULL OR excluded.last_seen_ms > "
-            "{t}.last_seen_ms THEN excluded.last_seen_ms ELSE {t}.last_seen_ms END"
+        for table, spans, props_table in (
+            ("custom_events", group.event_seen, "event_properties"),
+            ("products", group.product_seen, None),
+        ):
+            updates = []
+            for cid, (first, last) in sorted(spans.items()):
+                types = group.event_props.get(cid) if props_table else None
+                if self._widens((table, cid), first, last) or self._new_props(
+                    ("event_properties", cid), types
+                ):
+                    updates.append((first, first, last, last, cid))
+                    if types:
+                        self._write_props("event_properties", cid, types, first, last)
+            if updates:
+                cur.executemany(
+                    self._sql(
+                        f"UPDATE {table} SET first_seen_ms = CASE WHEN first_seen_ms IS NULL OR "
+                        "? < first_seen_ms THEN ? ELSE first_seen_ms END, last_seen_ms = CASE "
+                        "WHEN last_seen_ms IS NULL OR ? > last_seen_ms THEN ? ELSE last_seen_ms "
+                        "END WHERE id = ?"
+                    ),
+                    updates,
+                )
+        for ws, (first, last) in sorted(group.purchase_seen.items()):
+            types = group.purchase_props.get(ws)
+            if types and (
+                self._widens(("purchase_properties", ws), first, last)
+                or self._new_props(("purchase_properties", ws), types)
+            ):
+                self._write_props("purchase_properties", ws, types, first, last)
+        self._flush_prop_rows(cur)
+        attributes = []
+        for key, (first, last, data_type) in sorted(group.seen.items()):
+            if self._widens(key, first, last):
+                attributes.append((key[1], key[2], data_type, first, last, group.now_ms))
+        if attributes:
+            cur.executemany(
+                self._sql(
+                    "INSERT INTO custom_attributes (workspace_id, name, data_type, first_seen_ms, "
+                    "last_seen_ms, created_at_ms) VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (workspace_id, name) DO UPDATE SET "
+                    + _WIDEN.format(t="custom_attributes")
+                ),
+                attributes,
+            )
+
+    def _widens(self, key: tuple[Any, ...], first: int, last: int) -> bool:
+        """True (and staged) when a range extends what was last written for `key`."""
+        group = self._group
+        assert group is not None
+        known = self._seen.get(key)
+        if known is not None and first >= known[0] and last <= known[1] + SEEN_RESOLUTION_MS:
+            return False
+        if known is not None:
+            first, last = min(first, known[0]), max(last, known[1])
+        group.written_seen[key] = (first, last)
+        return True
+
+    def _new_props(self, key: tuple[str, int], types: dict[str, str] | None) -> bool:
+        """True when a group saw a property (or property type) not yet in the catalog."""
+        if not types:
+            return False
+        known = self._props.get(key)
+        return known is None or not types.items() <= known.items()
+
+    def _write_props(
+        self, table: str, owner: int, types: dict[str, str], first: int, last: int
+    ) -> None:
+        """Stage property catalog rows for one event (or one workspace's purchases)."""
+        group = self._group
+        assert group is not None
+        group.written_props.setdefault((table, owner), {}).update(types)
+        self._prop_rows.setdefault(table, []).extend(
+            (owner, name, data_type, first, last) for name, data_type in sorted(types.items())
         )
-        for table, rows in by_table.items():
-            rows.sort()
-            if table in ("custom_events", "products"):
-                statement = (
-                    f"UPDATE {table} SET "
-                    "first_seen_ms = CASE WHEN first_seen_ms IS NULL OR ? < first_seen_ms "
-                    "THEN ? ELSE first_seen_ms END, "
-                    "last_seen_ms = CASE WHEN last_seen_ms IS NULL OR ? > last_seen_ms "
-                    "THEN ? ELSE last_seen_ms END WHERE id = ?"
-                )
-                params: Iterable[tuple[Any, ...]] = (
-                    (first, first, last, last, cid) for cid, first, last in rows
-                )
-            elif table == "event_properties":
-                statement = (
-                    "INSERT INTO event_properties (event_id, name, data_type, first_seen_ms, "
-                    "last_seen_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT (event_id, name) DO UPDATE "
-                    "SET " + widen.format(t=table)
-                )
-                params = rows
-            else:
-                created = "" if table == "purchase_properties" else ", created_at_ms"
-                statement = (
-                    f"INSERT INTO {table} (workspace_id, name, data_type, first_seen_ms, "
-                    f"last_seen_ms{created}) VALUES (?, ?, ?, ?, ?{', ?' if created else ''}) "
-                    f"ON CONFLICT (workspace_id, name) DO UPDATE SET " + widen.format(t=table)
-                )
-                params = rows if not created else [(*r, group.now_ms) for r in rows]
-            cur.executemany(self._sql(statement), list(params))
+
+    def _flush_prop_rows(self, cur: Any) -> None:
+        """Upsert the staged property catalog rows."""
+        for table, rows in self._prop_rows.items():
+            owner = "event_id" if table == "event_properties" else "workspace_id"
+            cur.executemany(
+                self._sql(
+                    f"INSERT INTO {table} ({owner}, name, data_type, first_seen_ms, last_seen_ms) "
+                    f"VALUES (?, ?, ?, ?, ?) ON CONFLICT ({owner}, name) DO UPDATE SET "
+                    + _WIDEN.format(t=table)
+                ),
+                rows,
+            )
+        self._prop_rows = {}
 
     # -- raw rows and rollups ---------------------------------------------------------------
 
@@ -557,8 +703,9 @@ class TrackStore:
         if group.event_rollups:
             cur.executemany(
                 self._sql(
-                    "INSERT INTO event_rollups_hourly (workspace_id, event_id, app_id, hour, count) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (workspace_id, event_id, app_id, hour) "
+                    "INSERT INTO event_rollups_hourly (workspace_id, event_id, app_id, hour, "
+                    "count) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (workspace_id, event_id, app_id, hour) "
                     "DO UPDATE SET count = event_rollups_hourly.count + excluded.count"
                 ),
                 [(*key, n) for key, n in sorted(group.event_rollups.items())],

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from heron.ingest.batch import TrackBatch, TrackOutcome
 from heron.ingest.trackstore import TrackStore
 from heron.store.engine import WRITE_OPTION
+from heron.store.writelock import WriteLock
 
 log = logging.getLogger("heron.writer")
 
@@ -94,26 +95,36 @@ class GroupCommitWriter:
 
     def _run(self) -> None:
         """Writer loop: take a group, commit it, acknowledge it; until told to stop."""
-        with self._engine.connect() as conn:
-            conn.execution_options(**{WRITE_OPTION: True})
-            stopping = False
-            while not stopping:
-                first = self._queue.get()
-                if first is None:
-                    break
-                group = [first]
-                objects = first.batch.size()
-                while len(group) < self._max_requests and objects < self._max_objects:
-                    try:
-                        more = self._queue.get_nowait()
-                    except queue.Empty:
+        lock = WriteLock(self._engine)
+        try:
+            with self._engine.connect() as conn:
+                conn.execution_options(**{WRITE_OPTION: True})
+                stopping = False
+                while not stopping:
+                    first = self._queue.get()
+                    if first is None:
                         break
-                    if more is None:
-                        stopping = True
-                        break
-                    group.append(more)
-                    objects += more.batch.size()
-                self._commit(conn, group)
+                    with lock.held():
+                        # Drain only once the lock is ours: what queued meanwhile joins in.
+                        group, stopping = self._drain(first)
+                        self._commit(conn, group)
+        finally:
+            lock.close()
+
+    def _drain(self, first: _Pending) -> tuple[list[_Pending], bool]:
+        """Take what is queued behind `first`, within the group bounds; True if told to stop."""
+        group = [first]
+        objects = first.batch.size()
+        while len(group) < self._max_requests and objects < self._max_objects:
+            try:
+                more = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if more is None:
+                return group, True
+            group.append(more)
+            objects += more.batch.size()
+        return group, False
 
     def _commit(self, conn: Connection, group: list[_Pending]) -> None:
         """Store a group in one transaction; on failure retry its requests one by one."""

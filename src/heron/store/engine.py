@@ -7,7 +7,6 @@ from typing import Any
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 
-
 # Execution option marking a connection that will write (SQLite: BEGIN IMMEDIATE).
 WRITE_OPTION = "heron_write"
 
