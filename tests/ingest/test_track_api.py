@@ -565,3 +565,48 @@ def test_nul_in_attribute_names_and_email_is_an_object_error(
     assert response.status_code == 201
     assert response.json()["attributes_processed"] == 1
     assert [e["index"] for e in response.json()["errors"]] == [0]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # a phone key longer than the old 64-character column (PostgreSQL answered 503)
+        {"attributes": [{"external_id": "u1", "phone": "+1" + "5" * 200}]},
+        {"events": [{"phone": "+1" + "5" * 400, "name": "e", "time": NOW_ISO}]},
+        # a lower-cased email longer than the address ("İ".lower() is two characters)
+        {"events": [{"email": "İ" * 240 + "@a.bc", "name": "e", "time": NOW_ISO}]},
+        # an alias whose index entry would pass PostgreSQL's btree limit in 4-byte characters
+        {
+            "attributes": [
+                {
+                    "user_alias": {"alias_name": "😀" * 255, "alias_label": "😀" * 255},
+                    "_update_existing_only": False,
+                }
+            ]
+        },
+    ],
+)
+def test_long_identifiers_are_stored_on_every_backend(
+    client: TestClient, workspace: Workspace, body: dict[str, Any]
+) -> None:
+    response = track(client, workspace.key, body)
+    assert response.status_code == 201, response.text
+    assert "errors" not in response.json()
+
+
+def test_over_long_alias_and_email_identifiers_are_object_errors(
+    client: TestClient, workspace: Workspace
+) -> None:
+    body = {
+        "events": [
+            {"email": "a" * 251 + "@b.cd", "name": "e", "time": NOW_ISO},  # 256 chars
+            {
+                "user_alias": {"alias_name": "n" * 256, "alias_label": "l"},
+                "name": "e",
+                "time": NOW_ISO,
+            },
+        ]
+    }
+    response = track(client, workspace.key, body)
+    assert response.json()["events_processed"] == 0
+    assert [e["index"] for e in response.json()["errors"]] == [0, 1]

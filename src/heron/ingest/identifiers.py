@@ -15,16 +15,22 @@ from typing import Any
 from heron.ingest.records import UserRef
 
 MAX_IDENTIFIER_LENGTH = 512
+# Alias names/labels and emails are indexed; 255 characters keep any index entry within
+# PostgreSQL's btree row limit (about 2.7 KB) even for 4-byte UTF-8 characters.
+MAX_ALIAS_PART_LENGTH = 255
+MAX_EMAIL_LENGTH = 255
 MISSING_IDENTIFIER = "'external_id', 'braze_id', 'user_alias', 'email' or 'phone' is required"
 
 
-def _identifier_string(obj: Mapping[str, Any], key: str) -> str | None:
+def _identifier_string(
+    obj: Mapping[str, Any], key: str, limit: int = MAX_IDENTIFIER_LENGTH
+) -> str | None:
     """Return a non-empty identifier string, or raise ValueError with Braze-style text."""
     value = obj[key]
     if not isinstance(value, str) or not value:
         raise ValueError(f"'{key}' must be a non-empty string")
-    if len(value) > MAX_IDENTIFIER_LENGTH:
-        raise ValueError(f"'{key}' must be at most {MAX_IDENTIFIER_LENGTH} characters")
+    if len(value) > limit:
+        raise ValueError(f"'{key}' must be at most {limit} characters")
     if "\x00" in value:
         raise ValueError(f"'{key}' must not contain NUL characters")
     return value
@@ -40,7 +46,7 @@ def parse_user_ref(obj: Mapping[str, Any]) -> UserRef | str:
         if "user_alias" in obj and obj["user_alias"] is not None:
             return _parse_alias(obj["user_alias"])
         if "email" in obj and obj["email"] is not None:
-            email = _identifier_string(obj, "email") or ""
+            email = _identifier_string(obj, "email", MAX_EMAIL_LENGTH) or ""
             if "@" not in email:
                 return "'email' is not a valid email address"
             return UserRef("email", email)
@@ -58,8 +64,8 @@ def _parse_alias(alias: object) -> UserRef | str:
     name, label = alias.get("alias_name"), alias.get("alias_label")
     if not isinstance(name, str) or not name or not isinstance(label, str) or not label:
         return "'user_alias' requires non-empty string 'alias_name' and 'alias_label'"
-    if len(name) > MAX_IDENTIFIER_LENGTH or len(label) > MAX_IDENTIFIER_LENGTH:
-        return f"'user_alias' name and label must be at most {MAX_IDENTIFIER_LENGTH} characters"
+    if len(name) > MAX_ALIAS_PART_LENGTH or len(label) > MAX_ALIAS_PART_LENGTH:
+        return f"'user_alias' name and label must be at most {MAX_ALIAS_PART_LENGTH} characters"
     if "\x00" in name or "\x00" in label:
         return "'user_alias' name and label must not contain NUL characters"
     return UserRef("user_alias", name, label)

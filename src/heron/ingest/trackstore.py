@@ -8,6 +8,7 @@ staged and only published after it commits, so a rolled-back group leaves no sta
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections import defaultdict
 from collections.abc import Sequence
@@ -55,6 +56,11 @@ def _widen(spans: dict[int, list[int]], key: int, time_ms: int) -> None:
 def new_braze_id() -> str:
     """A new profile's `braze_id`: 24 hex characters, like Braze's."""
     return secrets.token_hex(12)
+
+
+def email_key(email: str) -> str:
+    """The form emails are matched in: SHA-256 of the lower-cased address (fixed size)."""
+    return hashlib.sha256(email.lower().encode("utf-8")).hexdigest()
 
 
 def phone_key(phone: str) -> str:
@@ -407,7 +413,7 @@ class TrackStore:
                 new_braze_id(),
                 external_id,
                 email,
-                email.lower() if email is not None else None,
+                email_key(email) if email is not None else None,
                 phone_key(phone) if phone is not None else None,
                 now_ms,
                 now_ms,
@@ -460,7 +466,7 @@ class TrackStore:
         assert group is not None
         self._flush_profiles(cur)  # pending email/phone changes must be visible to the match
         if ref.kind == "email":
-            column, value = "email_key", ref.value.lower()
+            column, value = "email_key", email_key(ref.value)
         else:
             column, value = "phone", phone_key(ref.value)
         row = self._one(
@@ -510,7 +516,7 @@ class TrackStore:
                     _json_encode(profile.standard).decode(),
                     _json_encode(profile.custom).decode(),
                     email,
-                    email.lower() if isinstance(email, str) else None,
+                    email_key(email) if isinstance(email, str) else None,
                     phone_key(phone) if isinstance(phone, str) else None,
                     group.now_ms,
                     uid,

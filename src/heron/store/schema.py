@@ -78,8 +78,9 @@ users = Table(
     Column("braze_id", String(32), nullable=False),
     Column("external_id", String(512), nullable=True),
     Column("email", String(512), nullable=True),
-    Column("email_key", String(512), nullable=True),  # lower-cased email, for matching
-    Column("phone", String(64), nullable=True),
+    # SHA-256 of the lower-cased email: a fixed-size, indexable matching key
+    Column("email_key", String(64), nullable=True),
+    Column("phone", String(512), nullable=True),  # digits (and a leading +), for matching
     Column("created_at_ms", BigInteger, nullable=False),
     Column("updated_at_ms", BigInteger, nullable=False),
     Column("standard", Text, nullable=False, server_default="{}"),  # JSON: standard attributes

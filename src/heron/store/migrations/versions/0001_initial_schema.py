@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 05:17:20.258289
+Create Date: 2026-11-22 05:46:46.325187
 """
 
 from __future__ import annotations
@@ -213,8 +213,8 @@ def upgrade() -> None:
         sa.Column("braze_id", sa.String(length=32), nullable=False),
         sa.Column("external_id", sa.String(length=512), nullable=True),
         sa.Column("email", sa.String(length=512), nullable=True),
-        sa.Column("email_key", sa.String(length=512), nullable=True),
-        sa.Column("phone", sa.String(length=64), nullable=True),
+        sa.Column("email_key", sa.String(length=64), nullable=True),
+        sa.Column("phone", sa.String(length=512), nullable=True),
         sa.Column("created_at_ms", sa.BigInteger(), nullable=False),
         sa.Column("updated_at_ms", sa.BigInteger(), nullable=False),
         sa.Column("standard", sa.Text(), server_default="{}", nullable=False),
