@@ -1,9 +1,9 @@
-"""The bare baseline heron is measured against: raw ASGI, orjson, one transaction per request.
+"""The bare baseline heron is measured against: raw ASGI, orjson, one transaction per request."""
 
-Serve with `uvicorn baseline_app:app --app-dir bench`; configured by environment variables:
-`BENCH_BASELINE_DATABASE` (`sqlite:////abs/path.db` or a `postgresql://` libpq URL),
-`BENCH_BASELINE_SYNCHRONOUS` (SQLite `synchronous`, default FULL) and `BENCH_BASELINE_API_KEY`.
-"""
+# Serve with `uvicorn baseline_app:app --app-dir bench`, configured by environment variables:
+# BENCH_BASELINE_DATABASE (`sqlite:////abs/path.db` or a `postgresql://` libpq URL),
+# BENCH_BASELINE_SYNCHRONOUS (SQLite `synchronous`, default FULL) and BENCH_BASELINE_API_KEY.
+# It mirrors heron's SQLite connection settings (heron.store.engine.make_engine).
 
 from __future__ import annotations
 

@@ -44,9 +44,11 @@ from heron.store.schema import (
     apps,
     custom_events,
     event_rollups_hourly,
+    event_rollups_recent,
     events,
     products,
     purchase_rollups_hourly,
+    purchase_rollups_recent,
     purchases,
     users,
 )
@@ -273,17 +275,14 @@ def rollup_problems(conn: Connection) -> list[str]:
         expected_events[(eid, ALL_APPS, hour)] += 1
         if app is not None:
             expected_events[(eid, app, hour)] += 1
-    rolled_events = {
-        (eid, app, hour): count
+    # Counts may sit in the recent table or, once folded, in the hourly one: sum both.
+    rolled_events: dict[tuple[int, int, int], int] = defaultdict(int)
+    for table in (event_rollups_hourly, event_rollups_recent):
         for eid, app, hour, count in conn.execute(
-            select(
-                event_rollups_hourly.c.event_id,
-                event_rollups_hourly.c.app_id,
-                event_rollups_hourly.c.hour,
-                event_rollups_hourly.c.count,
-            )
-        )
-    }
+            select(table.c.event_id, table.c.app_id, table.c.hour, table.c.count)
+        ):
+            rolled_events[(eid, app, hour)] += count
+    rolled_events = dict(rolled_events)
     if rolled_events != dict(expected_events):
         diff = {
             k: (rolled_events.get(k), expected_events.get(k))
@@ -308,19 +307,23 @@ def rollup_problems(conn: Connection) -> list[str]:
                 totals[0] += 1
                 totals[1] += quantity
                 totals[2] += price * quantity
-    rolled_purchases = {
-        (pid, app, hour): [n, q, r]
+    rolled_purchases: dict[tuple[int, int, int], list[float]] = defaultdict(lambda: [0, 0, 0.0])
+    for table in (purchase_rollups_hourly, purchase_rollups_recent):
         for pid, app, hour, n, q, r in conn.execute(
             select(
-                purchase_rollups_hourly.c.product_id,
-                purchase_rollups_hourly.c.app_id,
-                purchase_rollups_hourly.c.hour,
-                purchase_rollups_hourly.c.purchases,
-                purchase_rollups_hourly.c.quantity,
-                purchase_rollups_hourly.c.revenue,
+                table.c.product_id,
+                table.c.app_id,
+                table.c.hour,
+                table.c.purchases,
+                table.c.quantity,
+                table.c.revenue,
             )
-        )
-    }
+        ):
+            totals = rolled_purchases[(pid, app, hour)]
+            totals[0] += n
+            totals[1] += q
+            totals[2] += r
+    rolled_purchases = dict(rolled_purchases)
     for key in set(rolled_purchases) | set(expected_purchases):
         got, want = rolled_purchases.get(key), expected_purchases.get(key)
         if (

@@ -1,8 +1,4 @@
-"""The synthetic workload: apps, users, a long tail of event names, properties, request bodies.
-
-Everything is derived from fixed seeds, so the prefilled history and the request bodies of
-two runs (and of heron and the baseline) are the same. Rows follow `heron.store.schema`.
-"""
+"""The synthetic workload (apps, users, a long tail of event names, bodies), from fixed seeds."""
 
 from __future__ import annotations
 
@@ -98,7 +94,7 @@ def iso_time(ms: int) -> str:
 
 
 def build_bodies(catalog: Catalog, count: int, now_ms: int, seed: int = 7) -> list[bytes]:
-    """`count` distinct `/users/track` bodies of 75 valid events each, timed within the last minute."""
+    """`count` distinct `/users/track` bodies of 75 valid events, timed within the last minute."""
     rng = random.Random(seed)
     event_ids = range(1, EVENT_NAMES + 1)
     app_ids = range(1, APPS + 1)

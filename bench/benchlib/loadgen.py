@@ -29,23 +29,42 @@ class LoadConfig:
     duration_s: float
     grace_s: float  # how long in-flight requests may take to finish after the window
     max_requests: int  # hard bound on requests sent, whatever the time
+    database_process: str | None = None  # e.g. "postgres": its processes' CPU is reported apart
 
 
 @dataclass(slots=True)
 class CpuSnapshot:
-    """CPU seconds used so far by the client, the server tree and the whole machine."""
+    """CPU seconds used so far by the client, the server tree, the database and the machine."""
 
     at: float
     client: float
     server: float
+    database: float
     machine_busy: float
 
     @classmethod
-    def take(cls, server_pid: int) -> CpuSnapshot:
+    def take(cls, server_pid: int, database_process: str | None) -> CpuSnapshot:
         """Read the counters now."""
         cpu = psutil.cpu_times()
         busy = sum(cpu) - cpu.idle - getattr(cpu, "iowait", 0.0)
-        return cls(time.perf_counter(), time.process_time(), tree_cpu_seconds(server_pid), busy)
+        database = named_cpu_seconds(database_process) if database_process else 0.0
+        return cls(
+            time.perf_counter(),
+            time.process_time(),
+            tree_cpu_seconds(server_pid),
+            database,
+            busy,
+        )
+
+
+def named_cpu_seconds(name: str) -> float:
+    """CPU seconds used so far by every process with this name (e.g. PostgreSQL's backends)."""
+    total = 0.0
+    for proc in psutil.process_iter(["name", "cpu_times"]):
+        times = proc.info.get("cpu_times")
+        if proc.info.get("name") == name and times is not None:
+            total += times.user + times.system
+    return total
 
 
 @dataclass(slots=True)
@@ -91,26 +110,28 @@ class LoadResult:
         rank = min(len(ordered) - 1, max(0, round(quantile * len(ordered)) - 1))
         return ordered[rank] / 1e6
 
-    def cpu_cores(self) -> tuple[float, float, float]:
-        """Average cores used during the window by the client, the server and everything else."""
-        if self.cpu_start is None or self.cpu_end is None:
-            return (float("nan"),) * 3
-        wall = self.cpu_end.at - self.cpu_start.at
-        client = (self.cpu_end.client - self.cpu_start.client) / wall
-        server = (self.cpu_end.server - self.cpu_start.server) / wall
-        busy = (self.cpu_end.machine_busy - self.cpu_start.machine_busy) / wall
-        return client, server, max(0.0, busy - client - server)
+    def cpu_cores(self) -> tuple[float, float, float, float]:
+        """Average cores used in the window by the client, the server, the database and the rest."""
+        start, end = self.cpu_start, self.cpu_end
+        if start is None or end is None:
+            return (float("nan"),) * 4
+        wall = end.at - start.at
+        client = (end.client - start.client) / wall
+        server = (end.server - start.server) / wall
+        database = (end.database - start.database) / wall
+        busy = (end.machine_busy - start.machine_busy) / wall
+        return client, server, database, max(0.0, busy - client - server - database)
 
 
-def build_requests(host: str, port: int, path: str, api_key: str, bodies: list[bytes]) -> list[bytes]:
+def build_requests(
+    host: str, port: int, path: str, api_key: str, bodies: list[bytes]
+) -> list[bytes]:
     """Complete `POST` requests (head and body in one buffer) for each body."""
     head = (
         f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {api_key}\r\n"
         "Content-Type: application/json\r\nAccept: application/json\r\n"
     )
-    return [
-        f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body for body in bodies
-    ]
+    return [f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body for body in bodies]
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
@@ -207,9 +228,9 @@ async def _monitor(result: LoadResult, server_pid: int, window: tuple[int, int])
     """Snapshot CPU counters at the start and the end of the measured window."""
     window_start, window_end = window
     await asyncio.sleep(max(0.0, (window_start - time.perf_counter_ns()) / 1e9))
-    result.cpu_start = CpuSnapshot.take(server_pid)
+    result.cpu_start = CpuSnapshot.take(server_pid, result.config.database_process)
     await asyncio.sleep(max(0.0, (window_end - time.perf_counter_ns()) / 1e9))
-    result.cpu_end = CpuSnapshot.take(server_pid)
+    result.cpu_end = CpuSnapshot.take(server_pid, result.config.database_process)
 
 
 async def _run(cfg: LoadConfig, server_pid: int) -> LoadResult:

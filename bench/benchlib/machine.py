@@ -49,7 +49,8 @@ def describe(data_dir: Path) -> list[tuple[str, str]]:
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     load1, load5, _ = os.getloadavg()
     packages = ", ".join(
-        f"{name} {_version(name)}" for name in ("uvicorn", "uvloop", "httptools", "orjson", "psycopg")
+        f"{name} {_version(name)}"
+        for name in ("uvicorn", "uvloop", "httptools", "orjson", "psycopg")
     )
     return [
         ("cpu", f"{cpu_model()}, {os.cpu_count()} logical cores ({usable} usable)"),

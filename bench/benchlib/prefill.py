@@ -27,6 +27,11 @@ _TEMPLATE_PREFIX = "heron_bench_tpl_"
 _TEMPLATE_DONE = "heron bench template: complete"
 # Tables copied from the SQLite prefill into PostgreSQL, parents first (the workspace row
 # comes from the migration itself).
+# heron adds to event_rollups_recent and folds closed hours into event_rollups_hourly.
+ROLLED_ALL_APPS_SQL = (
+    "SELECT coalesce(sum(count), 0) FROM (SELECT count FROM event_rollups_hourly "
+    "WHERE app_id = 0 UNION ALL SELECT count FROM event_rollups_recent WHERE app_id = 0) AS t"
+)
 _COPIED_TABLES = ("apps", "users", "custom_events", "events", "event_rollups_hourly")
 
 Log = Callable[[str], None]
@@ -143,14 +148,20 @@ def sqlite_prefill(events: int, log: Log) -> Prefill:
         try:
             mode, stats = _build_sqlite(tmp, events, log)
         except BaseException:
-            for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
+            for leftover in (
+                tmp,
+                tmp.with_name(tmp.name + "-wal"),
+                tmp.with_name(tmp.name + "-shm"),
+            ):
                 leftover.unlink(missing_ok=True)
             raise
         os.replace(tmp, path)
         stats.update(schema_mode=mode, build_seconds=round(time.perf_counter() - started, 1))
         meta_path.write_text(json.dumps(stats, indent=2))
         built_now = True
-        log(f"prefill cache built in {stats['build_seconds']} s: {path.stat().st_size / 1e9:.2f} GB")
+        log(
+            f"prefill cache built in {stats['build_seconds']} s: {path.stat().st_size / 1e9:.2f} GB"
+        )
     meta = json.loads(meta_path.read_text())
     return Prefill(
         path=path,
@@ -202,10 +213,16 @@ def _build_sqlite(path: Path, events: int, log: Log) -> tuple[str, dict[str, Any
         conn.execute("BEGIN")
         rollup_rows = _fill_rollups(conn)
         conn.execute("COMMIT")
-        log(f"  rollups ({rollup_rows:,} rows), first/last seen: {time.perf_counter() - step:.1f} s")
-        max_id = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        log(
+            f"  rollups ({rollup_rows:,} rows), first/last seen: {time.perf_counter() - step:.1f} s"
+        )
+        max_id = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchall()[0][0]
+    finally:
+        conn.close()
+    # WAL is persistent in the file header; the fresh connection leaves no WAL content behind.
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL").fetchall()
     finally:
         conn.close()
     stats: dict[str, Any] = {
@@ -323,6 +340,12 @@ def fresh_sqlite_copy(prefill: Prefill, name: str) -> Path:
     target = run_dir / f"{name}.db"
     remove_sqlite(target)
     shutil.copyfile(prefill.path, target)
+    # Write the copy back now, not while the server's commits wait on the same disk.
+    fd = os.open(target, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     return target
 
 
@@ -340,7 +363,7 @@ def sqlite_stored(path: Path, prefill: Prefill) -> tuple[int, int]:
             "SELECT count(*) FROM events WHERE id > ?", (prefill.max_event_id,)
         ).fetchone()[0]
         rolled = conn.execute(
-            "SELECT coalesce(sum(count), 0) FROM event_rollups_hourly WHERE app_id = 0"
+            ROLLED_ALL_APPS_SQL
         ).fetchone()[0]
     finally:
         conn.close()
@@ -390,7 +413,9 @@ def postgres_template(prefill: Prefill, url_base: str, log: Log) -> str:
             if datname == name and comment == _TEMPLATE_DONE:
                 return name
             log(f"dropping {'incomplete' if datname == name else 'stale'} template {datname}")
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(datname)))
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(datname))
+            )
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     log(f"building PostgreSQL template {name} from {prefill.path.name}")
     started = time.perf_counter()
@@ -458,7 +483,9 @@ def fresh_postgres_copy(url_base: str, template: str, name: str) -> str:
     from psycopg import sql
 
     with _admin(url_base) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
         admin.execute(
             sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
                 sql.Identifier(name), sql.Identifier(template)
@@ -472,7 +499,9 @@ def drop_postgres(url_base: str, name: str) -> None:
     from psycopg import sql
 
     with _admin(url_base) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 def postgres_stored(url_base: str, name: str, prefill: Prefill) -> tuple[int, int]:
@@ -484,7 +513,7 @@ def postgres_stored(url_base: str, name: str, prefill: Prefill) -> tuple[int, in
             "SELECT count(*) FROM events WHERE id > %s", (prefill.max_event_id,)
         ).fetchone()
         rolled = pg.execute(
-            "SELECT coalesce(sum(count), 0) FROM event_rollups_hourly WHERE app_id = 0"
+            ROLLED_ALL_APPS_SQL
         ).fetchone()
     assert new_rows is not None and rolled is not None
     return int(new_rows[0]), int(rolled[0])

@@ -26,7 +26,9 @@ def _http_status(host: str, port: int, path: str, timeout: float) -> int | None:
     """Status of a plain `GET path` over a fresh connection, or None when nothing answers."""
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            sock.sendall(
+                f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+            )
             head = sock.recv(64)
     except OSError:
         return None
@@ -82,11 +84,12 @@ class ServerProcess:
                 return
             time.sleep(0.2)
         raise RuntimeError(
-            f"{self.name} not healthy after {timeout:.0f} s; log {self.log_path}:\n{self.log_tail()}"
+            f"{self.name} not healthy after {timeout:.0f} s;"
+            f" log {self.log_path}:\n{self.log_tail()}"
         )
 
     def stop(self, grace: float = 30.0) -> int | None:
-        """SIGTERM the server and wait (it should finish its commits); SIGKILL its group if stuck."""
+        """SIGTERM the server and wait for it to finish its commits; SIGKILL its group if stuck."""
         if self.proc is None:
             return None
         if self.proc.poll() is None:

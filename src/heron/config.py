@@ -22,6 +22,10 @@ class Settings:
 
     database_url: str = DEFAULT_DATABASE_URL
     rate_limits: bool = True
+    # Rate-limit counters: in this process (None) or in Redis, shared by every heron process
+    # using the same URL and key prefix (see heron.ratelimit).
+    redis_url: str | None = None
+    redis_prefix: str = "heron:ratelimit"
     # SQLite durability: FULL fsyncs the WAL at every (group) commit, so an acknowledged
     # request survives power loss; NORMAL survives only a crash of the process.
     sqlite_synchronous: str = "FULL"
@@ -39,10 +43,15 @@ class Settings:
             raise ValueError(
                 f"HERON_SQLITE_SYNCHRONOUS must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}"
             )
+        redis_url = os.environ.get("HERON_REDIS_URL", "").strip() or None
+        if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("HERON_REDIS_URL must be a redis://, rediss:// or unix:// URL")
         return cls(
             database_url=database_url
             or os.environ.get("HERON_DATABASE_URL")
             or DEFAULT_DATABASE_URL,
             rate_limits=_env_flag("HERON_RATE_LIMITS", True),
+            redis_url=redis_url,
+            redis_prefix=os.environ.get("HERON_REDIS_PREFIX", "").strip() or "heron:ratelimit",
             sqlite_synchronous=synchronous,
         )

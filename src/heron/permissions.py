@@ -32,6 +32,9 @@ ALL_PERMISSIONS: tuple[str, ...] = (
     "kpi.new_users.data_series",
     "kpi.uninstalls.data_series",
     "sessions.data_series",
+    # heron's own management API (not Braze names): catalog governance, workspace settings
+    "heron.catalog.manage",
+    "heron.workspace.manage",
 )
 _KNOWN = frozenset(ALL_PERMISSIONS)
 

@@ -703,28 +703,28 @@ class TrackStore:
             )
 
     def _write_rollups(self, cur: Any) -> None:
-        """Add this group's counts to the hourly rollups (sorted keys: no deadlocks on PG)."""
+        """Add this group's counts to the recent hourly rollups (sorted keys: no PG deadlocks)."""
         group = self._group
         assert group is not None
         if group.event_rollups:
             cur.executemany(
                 self._sql(
-                    "INSERT INTO event_rollups_hourly (workspace_id, event_id, app_id, hour, "
+                    "INSERT INTO event_rollups_recent (workspace_id, event_id, app_id, hour, "
                     "count) VALUES (?, ?, ?, ?, ?) "
                     "ON CONFLICT (workspace_id, event_id, app_id, hour) "
-                    "DO UPDATE SET count = event_rollups_hourly.count + excluded.count"
+                    "DO UPDATE SET count = event_rollups_recent.count + excluded.count"
                 ),
                 [(*key, n) for key, n in sorted(group.event_rollups.items())],
             )
         if group.purchase_rollups:
             cur.executemany(
                 self._sql(
-                    "INSERT INTO purchase_rollups_hourly (workspace_id, product_id, app_id, hour, "
+                    "INSERT INTO purchase_rollups_recent (workspace_id, product_id, app_id, hour, "
                     "purchases, quantity, revenue) VALUES (?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (workspace_id, product_id, app_id, hour) DO UPDATE SET "
-                    "purchases = purchase_rollups_hourly.purchases + excluded.purchases, "
-                    "quantity = purchase_rollups_hourly.quantity + excluded.quantity, "
-                    "revenue = purchase_rollups_hourly.revenue + excluded.revenue"
+                    "purchases = purchase_rollups_recent.purchases + excluded.purchases, "
+                    "quantity = purchase_rollups_recent.quantity + excluded.quantity, "
+                    "revenue = purchase_rollups_recent.revenue + excluded.revenue"
                 ),
                 [
                     (*key, int(t[0]), int(t[1]), t[2])

@@ -12,16 +12,21 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection, Engine
 
+from heron.analytics.compaction import KEEP_RECENT_SECONDS, compact
 from heron.ingest.batch import TrackBatch, TrackOutcome
 from heron.ingest.trackstore import TrackStore
 from heron.store.engine import WRITE_OPTION
 from heron.store.writelock import WriteLock
 
 log = logging.getLogger("heron.writer")
+
+# How often the writer folds closed hours of the recent rollups into the hourly tables.
+COMPACTION_INTERVAL_SECONDS = 60.0
 
 
 class StorageUnavailable(Exception):
@@ -70,6 +75,7 @@ class GroupCommitWriter:
         self._thread: threading.Thread | None = None
         self.groups_committed = 0
         self.requests_committed = 0
+        self._next_compaction = time.monotonic() + COMPACTION_INTERVAL_SECONDS
 
     def start(self) -> None:
         """Start the writer thread."""
@@ -108,8 +114,20 @@ class GroupCommitWriter:
                         # Drain only once the lock is ours: what queued meanwhile joins in.
                         group, stopping = self._drain(first)
                         self._commit(conn, group)
+                        if time.monotonic() >= self._next_compaction:
+                            self._compact(conn)
         finally:
             lock.close()
+
+    def _compact(self, conn: Connection) -> None:
+        """Fold rollup hours older than KEEP_RECENT_SECONDS into the hourly tables."""
+        self._next_compaction = time.monotonic() + COMPACTION_INTERVAL_SECONDS
+        before = int(time.time()) - KEEP_RECENT_SECONDS
+        try:
+            with conn.begin():
+                compact(conn, before - before % 3600)
+        except Exception:
+            log.exception("rollup compaction failed; it will be retried")
 
     def _drain(self, first: _Pending) -> tuple[list[_Pending], bool]:
         """Take what is queued behind `first`, within the group bounds; True if told to stop."""

@@ -27,10 +27,10 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def is_current(engine: Engine) -> bool:
-    """True when the database is at the newest revision (cheap: one small query)."""
-    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    """True when the database is at every head revision (cheap: one small query)."""
+    heads = set(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision() == head
+        return set(MigrationContext.configure(conn).get_current_heads()) == heads
 
 
 def upgrade(engine: Engine) -> None:
@@ -38,7 +38,7 @@ def upgrade(engine: Engine) -> None:
     config = alembic_config(engine)
     with engine.begin() as conn:
         config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+        command.upgrade(config, "heads")
     ensure_default_workspace(engine)
 
 

@@ -200,6 +200,10 @@ purchases = Table(
     Column("properties", Text, nullable=True),
 )
 
+# Rollups live in two tables of the same shape: ingest adds to the small `*_recent` table (a
+# commit touches few pages however large history grows) and the writer periodically folds
+# closed hours into the large `*_hourly` table. Readers sum both (heron.analytics.rollups).
+
 # app 0 is "all apps" (every event counts there once, with or without an app_id).
 ALL_APPS = 0
 # product 0 is "all products" in purchase rollups.
@@ -227,4 +231,41 @@ purchase_rollups_hourly = Table(
     Column("quantity", BigInteger, nullable=False),  # items (sum of quantity)
     Column("revenue", Float, nullable=False),  # sum of price * quantity
     sqlite_with_rowid=False,
+)
+
+event_rollups_recent = Table(
+    "event_rollups_recent",
+    metadata,
+    Column("workspace_id", Integer, primary_key=True),
+    Column("event_id", Integer, primary_key=True),
+    Column("app_id", Integer, primary_key=True),
+    Column("hour", BigInteger, primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+purchase_rollups_recent = Table(
+    "purchase_rollups_recent",
+    metadata,
+    Column("workspace_id", Integer, primary_key=True),
+    Column("product_id", Integer, primary_key=True),
+    Column("app_id", Integer, primary_key=True),
+    Column("hour", BigInteger, primary_key=True),
+    Column("purchases", BigInteger, nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("revenue", Float, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# Per-workspace overrides of the rate-limit buckets in `heron.ratelimit.buckets` (no row =
+# Braze's default for that bucket). `heron workspaces rate-limit` edits them; running servers
+# reload them every few seconds.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), primary_key=True),
+    Column("bucket", String(64), primary_key=True),
+    Column("max_requests", Integer, nullable=False),
+    Column("period_seconds", Integer, nullable=False),
+    Column("updated_at_ms", BigInteger, nullable=False),
 )
