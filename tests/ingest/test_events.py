@@ -418,7 +418,7 @@ def test_currency_table() -> None:
 
 @pytest.mark.parametrize(
     ("price", "stored"),
-    [(3.99, 3.99), (0, 0.0), (0.0, 0.0), (-3.99, -3.99), (10, 10.0), (2**63, float(2**63))],
+    [(3.99, 3.99), (0, 0.0), (0.0, 0.0), (-3.99, -3.99), (10, 10.0), (10**15, 1e15)],
 )
 def test_price_numbers(price: float, stored: float) -> None:
     record = ok_purchase(purchase(price=price))
@@ -433,8 +433,11 @@ def test_price_rules() -> None:
     assert purchase_error(purchase(price=True)) == "'price' must be a number"
     assert purchase_error(purchase(price=False)) == "'price' must be a number"
     assert purchase_error(purchase(price=[3.99])) == "'price' must be a number"
-    for bad in (float("nan"), float("inf"), float("-inf"), 10**400, -(10**400)):
-        assert purchase_error(purchase(price=bad)) == "'price' must be a finite number"
+    too_big = "'price' must be a finite number of at most 1e15 in absolute value"
+    for bad in (float("nan"), float("inf"), float("-inf"), 10**400, -(10**400), 1e308, 1e15 + 1):
+        assert purchase_error(purchase(price=bad)) == too_big
+    assert ok_purchase(purchase(price=1e15)).price == 1e15
+    assert ok_purchase(purchase(price=-(10**15))).price == -1e15
 
 
 def test_quantity_rules() -> None:

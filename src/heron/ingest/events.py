@@ -9,7 +9,6 @@ Unknown keys are ignored, as Braze does.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from math import isfinite
 from typing import Any
 
 from heron.ingest.currencies import normalize_currency
@@ -155,23 +154,24 @@ def _bad_currency(value: object) -> str:
     return "'currency' must be an ISO 4217 alphabetic currency code"
 
 
+# Above any real price in any currency, and small enough that revenue sums (price x quantity
+# added up per hour) can never overflow a double.
+MAX_ABS_PRICE = 1e15
+
+
 def _price(value: object) -> float:
-    """Check the required `price`: a finite number (negative allowed for refunds), not a bool."""
+    """Check the required `price`: a number within +-MAX_ABS_PRICE (negative for refunds)."""
     if value is None:
         raise ValueError("'price' is required")
     if type(value) is float:
-        if isfinite(value):
+        if -MAX_ABS_PRICE <= value <= MAX_ABS_PRICE:
             return value
     elif type(value) is int:
-        try:
-            price = float(value)
-        except OverflowError:
-            price = float("inf")
-        if isfinite(price):
-            return price
+        if -MAX_ABS_PRICE <= value <= MAX_ABS_PRICE:
+            return float(value)
     else:
         raise ValueError("'price' must be a number")
-    raise ValueError("'price' must be a finite number")
+    raise ValueError("'price' must be a finite number of at most 1e15 in absolute value")
 
 
 def _quantity(value: object) -> int:
