@@ -37,6 +37,7 @@ from sqlalchemy.engine import Connection, make_url
 
 from conftest import BACKEND, auth
 from heron.analytics.buckets import hour_bucket
+from heron.analytics.kpi import rebuild_kpis
 from heron.store.engine import make_engine
 from heron.store.schema import (
     ALL_APPS,
@@ -46,11 +47,13 @@ from heron.store.schema import (
     event_rollups_hourly,
     event_rollups_recent,
     events,
+    kpi_daily,
     products,
     purchase_rollups_hourly,
     purchase_rollups_recent,
     purchases,
     users,
+    workspaces,
 )
 from serverproc import ServerProcess, heron_cli
 
@@ -354,6 +357,30 @@ def rollup_problems(conn: Connection) -> list[str]:
     return problems
 
 
+def kpi_problems(conn: Connection) -> list[str]:
+    """Differences between the KPI counts and a rebuild of them from the raw rows."""
+    t = kpi_daily
+    columns = (t.c.workspace_id, t.c.app_id, t.c.day, t.c.dau, t.c.new_users, t.c.mau_delta)
+
+    def counts() -> dict[tuple[int, int, int], tuple[int, int, int]]:
+        rows = conn.execute(select(*columns)).all()
+        return {(w, a, d): (x, y, z) for w, a, d, x, y, z in rows if (x, y, z) != (0, 0, 0)}
+
+    stored = counts()
+    savepoint = conn.begin_nested()
+    try:
+        for ws, zone in conn.execute(select(workspaces.c.id, workspaces.c.time_zone)).all():
+            rebuild_kpis(conn, ws, zone)
+        rebuilt = counts()
+    finally:
+        savepoint.rollback()
+    if stored == rebuilt:
+        return []
+    keys = [k for k in set(stored) | set(rebuilt) if stored.get(k) != rebuilt.get(k)]
+    diff = {k: (stored.get(k), rebuilt.get(k)) for k in keys}
+    return [f"KPI counts (stored, rebuilt) differ: {sorted(diff.items())[:20]}"]
+
+
 def audit(conn: Connection, sent: list[Sent], app_key: int) -> tuple[list[str], dict[str, int]]:
     """Check the durability contract against what the clients saw; return problems and figures."""
     stored = read_stored(conn, app_key)
@@ -402,6 +429,7 @@ def audit(conn: Connection, sent: list[Sent], app_key: int) -> tuple[list[str], 
     if stored.tally != committed:
         problems.append(f"tally user counted {stored.tally} requests, {committed} are stored whole")
     problems += rollup_problems(conn)
+    problems += kpi_problems(conn)
     return problems, dict(figures)
 
 

@@ -10,11 +10,17 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from heron.admin.directory import AppDirectory
+from heron.admin.workspace_api import routes as workspace_routes
+from heron.analytics.kpi_routes import routes as kpi_routes
+from heron.analytics.routes import routes as analytics_routes
+from heron.catalog import routes as catalog_routes
+from heron.catalog import start_maintenance
 from heron.config import Settings
 from heron.http.auth import LAST_SEEN_FLUSH_SECONDS, KeyRing
 from heron.http.errors import (
@@ -28,6 +34,8 @@ from heron.ingest.routes import routes as ingest_routes
 from heron.ingest.trackstore import TrackStore
 from heron.ingest.writer import GroupCommitWriter
 from heron.openapi import openapi_route
+from heron.ratelimit import RateLimiter, RateLimitHeaders
+from heron.runtime import tune_gc
 from heron.store import migrate
 from heron.store.engine import make_engine
 
@@ -57,6 +65,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         )
         writer.start()
         app.state.writer = writer
+        tune_gc()
 
         async def flush_last_seen() -> None:
             """Periodically persist API keys' `last_seen`."""
@@ -69,10 +78,14 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
                         log.exception("could not record API keys' last_seen")
 
         flusher = asyncio.create_task(flush_last_seen())
+        catalog_maintenance = start_maintenance(app)  # purges entries trashed 7 days ago
+        await app.state.rate_limiter.start()
         try:
             yield
         finally:
             flusher.cancel()
+            await catalog_maintenance.stop()
+            await app.state.rate_limiter.stop()
             await run_in_threadpool(writer.stop)
             with contextlib.suppress(Exception):
                 await run_in_threadpool(app.state.keyring.flush_last_seen)
@@ -81,6 +94,10 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app = Starlette(
         routes=[
             *ingest_routes,
+            *analytics_routes,
+            *kpi_routes,
+            *workspace_routes,
+            *catalog_routes,
             Route("/healthz", healthz, methods=["GET"]),
             openapi_route,
         ],
@@ -90,8 +107,16 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             Exception: unexpected_error_handler,
         },
         lifespan=lifespan,
+        # Adds X-RateLimit-* to every response of a counted request (none when limits are off).
+        middleware=[Middleware(RateLimitHeaders)] if settings.rate_limits else [],
     )
     app.state.settings = settings
+    app.state.rate_limiter = RateLimiter(
+        engine,
+        enabled=settings.rate_limits,
+        redis_url=settings.redis_url,
+        redis_prefix=settings.redis_prefix,
+    )
     app.state.engine = engine
     app.state.keyring = KeyRing(engine)
     app.state.apps = AppDirectory(engine)

@@ -13,8 +13,11 @@ from sqlalchemy.engine import Engine, make_url
 from heron.admin import apps as app_admin
 from heron.admin import keys as key_admin
 from heron.admin import workspaces as ws_admin
+from heron.admin.settings_cli import set_time_zone_command
+from heron.catalog.cli import catalog
 from heron.config import DEFAULT_DATABASE_URL, Settings
 from heron.permissions import ALL_PERMISSIONS, parse_permissions
+from heron.ratelimit.cli import rate_limit
 from heron.store import migrate
 from heron.store.engine import make_engine, normalize_url
 
@@ -141,6 +144,10 @@ def workspaces_list(database: str) -> None:
         click.echo(f"{ws.id}\t{ws.name}\t{ws.time_zone}")
 
 
+workspaces.add_command(rate_limit)  # heron workspaces rate-limit set|list|reset
+workspaces.add_command(set_time_zone_command)  # heron workspaces set-time-zone NAME ZONE
+
+
 @main.group()
 def apps() -> None:
     """Apps of a workspace."""
@@ -232,6 +239,9 @@ def keys_revoke(key_id: str, database: str) -> None:
         key_admin.revoke_key(_engine(database), key_id)
     except ws_admin.AdminError as exc:
         _fail(exc)
+
+
+main.add_command(catalog)  # heron catalog list|create|update|blocklist|...|purge
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,6 +22,7 @@ from starlette.requests import Request
 
 from heron.admin.keys import IPNetwork, hash_key
 from heron.http.errors import FORBIDDEN_MESSAGE, UNAUTHORIZED_MESSAGE, BrazeError
+from heron.ratelimit import enforce as enforce_rate_limit
 from heron.store.schema import api_keys, workspaces
 
 KEY_CACHE_SECONDS = 2.0
@@ -87,6 +88,10 @@ class KeyRing:
         self._cache[key_hash] = (now + KEY_CACHE_SECONDS, found)
         return found
 
+    def forget_principals(self) -> None:
+        """Drop cached principals, so a changed workspace setting (time zone) applies at once."""
+        self._cache = {}
+
     def mark_seen(self, key_id: int) -> None:
         """Remember that a key was used now (written to the database in batches)."""
         self._seen[key_id] = int(time.time() * 1000)
@@ -136,7 +141,7 @@ def _client_allowed(principal: Principal, scope: MutableMapping[str, Any]) -> bo
 
 
 async def authenticate(request: Request, permission: str) -> Principal:
-    """Authenticate the request and authorize one permission, raising Braze's 401/403."""
+    """Authenticate and authorize one permission (Braze's 401/403), then count it (429)."""
     secret = bearer_secret(request)
     if secret is None:
         raise BrazeError(401, UNAUTHORIZED_MESSAGE)
@@ -147,4 +152,5 @@ async def authenticate(request: Request, permission: str) -> Principal:
     if permission not in principal.permissions:
         raise BrazeError(403, FORBIDDEN_MESSAGE)
     keyring.mark_seen(principal.key_id)
+    await enforce_rate_limit(request, principal.workspace_id, permission)
     return principal

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from heron.catalog import drop_blocklisted
 from heron.http.auth import authenticate
 from heron.http.body import read_json_object
 from heron.http.errors import UNAVAILABLE_MESSAGE, BrazeError, JSONResponse, bad_request
@@ -85,6 +86,7 @@ async def users_track(request: Request) -> Response:
                 errors.append(ObjectError(result, name, index))  # type: ignore[arg-type]
             else:
                 target.append((index, result))
+    errors.extend(await drop_blocklisted(request, batch))  # not stored, reported
     refused: list[ObjectError] = []
     if batch.size():
         try:

@@ -19,6 +19,7 @@ import msgspec
 from sqlalchemy.engine import Connection
 
 from heron.analytics.buckets import hour_bucket, zone
+from heron.analytics.kpi import KpiRecorder
 from heron.ingest.batch import TrackBatch, TrackOutcome
 from heron.ingest.records import AttributeRecord, ObjectError, UserRef
 from heron.store.schema import ALL_APPS, ALL_PRODUCTS
@@ -102,6 +103,9 @@ class _Group:
     # what _write_seen wrote, published to the store's memory after commit
     written_seen: dict[tuple[Any, ...], tuple[int, int]] = field(default_factory=dict)
     written_props: dict[tuple[str, int], dict[str, str]] = field(default_factory=dict)
+    # for heron.analytics.kpi: profiles created (id -> (ws, created_ms)), zone per workspace
+    created_users: dict[int, tuple[int, int]] = field(default_factory=dict)
+    time_zones: dict[int, str] = field(default_factory=dict)
 
 
 class TrackStore:
@@ -121,12 +125,14 @@ class TrackStore:
         self._props: dict[tuple[str, int], dict[str, str]] = {}
         self._group: _Group | None = None
         self._prop_rows: dict[str, list[tuple[Any, ...]]] = {}
+        self._kpi = KpiRecorder(self._postgres)
 
     # -- transaction bookkeeping -------------------------------------------------------------
 
     def commit_pending(self) -> None:
         """Publish what the committed group learned into the caches."""
         group, self._group = self._group, None
+        self._kpi.commit()
         if group is None:
             return
         if len(self._users) + sum(map(len, self._external_ids.values())) > _CACHE_LIMIT:
@@ -143,6 +149,7 @@ class TrackStore:
         """Forget what a rolled-back group learned."""
         self._group = None
         self._prop_rows = {}
+        self._kpi.discard()
 
     def forget_users(self) -> None:
         """Drop cached user ids (after deletes or merges change who exists)."""
@@ -175,6 +182,7 @@ class TrackStore:
             self._write_events(cur, group.events)
             self._write_purchases(cur, group.purchases)
             self._write_rollups(cur)
+            self._kpi.record(cur, group)
             self._write_seen(cur)
         finally:
             cur.close()
@@ -187,6 +195,7 @@ class TrackStore:
         outcome = TrackOutcome()
         ws = batch.workspace_id
         tz = zone(batch.time_zone)
+        group.time_zones[ws] = batch.time_zone
         for index, record in batch.attributes:
             uid = self._resolve(cur, ws, record.user, record.update_existing_only)
             if uid is None:
@@ -421,6 +430,8 @@ class TrackStore:
                 "{}",
             ),
         )
+        if row is not None and self._group is not None:
+            self._group.created_users[int(row[0])] = (ws, now_ms)
         return None if row is None else int(row[0])
 
     def _create_external_id_user(self, cur: Any, ws: int, external_id: str, now_ms: int) -> int:
@@ -447,6 +458,8 @@ class TrackStore:
         )
         if row is None:  # another node created the same alias first: use its profile
             cur.execute(self._sql("DELETE FROM users WHERE id = ?"), (uid,))
+            if self._group is not None:
+                self._group.created_users.pop(uid, None)
             row = self._one(
                 cur,
                 "SELECT user_id FROM user_aliases WHERE workspace_id = ? AND alias_label = ? "

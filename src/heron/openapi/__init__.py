@@ -3,11 +3,12 @@
 Design: a registry. Each module that serves endpoints documents them, at import time, with
 `register(path, method, operation, permission=...)`; `document()` assembles whatever has been
 registered. `permission` (a name from `heron.permissions`, or None for a public endpoint) adds
-the bearer security requirement, the `x-heron-permission` extension, a line in the description
-and Braze's 401/403 responses. `add_schema(name, schema)` puts a shared schema under
-`components.schemas` and returns its `$ref`; `braze_errors(400, 413, ...)` gives Braze's fatal
-error responses and `json_response(description, schema)` any JSON response. Example, in a
-routes module:
+the bearer security requirement, the `x-heron-permission` extension, a line in the description,
+Braze's 401/403/429 responses and the rate limit (`x-heron-rate-limit-bucket`, a note, and the
+`X-RateLimit-*` headers on every response but 401/403: `heron.ratelimit.openapi`).
+`add_schema(name, schema)` puts a shared schema under `components.schemas` and returns its
+`$ref`; `braze_errors(400, 413, ...)` gives Braze's fatal error responses and
+`json_response(description, schema)` any JSON response. Example, in a routes module:
 
     from heron import openapi
 

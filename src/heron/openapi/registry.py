@@ -7,6 +7,7 @@ from typing import Any
 
 from heron import __version__
 from heron.permissions import ALL_PERMISSIONS
+from heron.ratelimit.openapi import document_rate_limit
 
 __all__ = [
     "ERROR_SCHEMA",
@@ -97,8 +98,11 @@ def register(path: str, method: str, operation: JSONObject, *, permission: str |
         entry[PERMISSION_KEY] = permission
         note = f"Requires an API key with the `{permission}` permission."
         entry["description"] = f"{entry.get('description', '').rstrip()}\n\n{note}".lstrip()
-        for status, response in braze_errors(401, 403).items():
+        # Every authenticated operation is rate limited: 429 is always possible, and each
+        # response but 401/403 carries the X-RateLimit-* headers (heron.ratelimit.openapi).
+        for status, response in braze_errors(401, 403, 429).items():
             entry["responses"].setdefault(status, response)
+        document_rate_limit(entry, permission)
     known = _operations.get(path, {}).get(method)
     if known is not None and known != entry:
         raise ValueError(f"{method.upper()} {path} is already documented differently")

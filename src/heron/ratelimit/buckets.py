@@ -103,8 +103,7 @@ def _default_for(permission: str) -> str:
 
 # The complete table, one entry per known permission (read on every request).
 PERMISSION_BUCKETS: dict[str, str] = {
-    permission: _SPECIAL.get(permission, _default_for(permission))
-    for permission in ALL_PERMISSIONS
+    permission: _SPECIAL.get(permission, _default_for(permission)) for permission in ALL_PERMISSIONS
 }
 
 

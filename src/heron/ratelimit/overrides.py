@@ -1,4 +1,4 @@
-"""Per-workspace rate-limit overrides in the `rate_limits` table (read by servers, set by the CLI)."""
+"""Per-workspace rate-limit overrides (`rate_limits` table): set by the CLI, read by servers."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def remove_overrides(engine: Engine, workspace_id: int, bucket: str | None = Non
 def load_overrides(
     engine: Engine, workspace_id: int | None = None
 ) -> dict[tuple[int, str], Override]:
-    """Valid overrides (all, or one workspace's) by (workspace id, bucket); unknown buckets skipped."""
+    """Valid overrides (all, or one workspace's) by (workspace, bucket); unknown buckets skipped."""
     query = select(
         rate_limits.c.workspace_id,
         rate_limits.c.bucket,

@@ -89,6 +89,8 @@ users = Table(
     UniqueConstraint("workspace_id", "braze_id", name="uq_users_workspace_braze_id"),
     Index("ix_users_email", "workspace_id", "email_key"),
     Index("ix_users_phone", "workspace_id", "phone"),
+    # Never reuse a deleted user's id: per-user rows elsewhere (KPIs) must not be inherited.
+    sqlite_autoincrement=True,
 )
 
 user_aliases = Table(
@@ -117,6 +119,9 @@ custom_events = Table(
     Column("created_at_ms", BigInteger, nullable=False),
     Column("first_seen_ms", BigInteger, nullable=True),  # None until first tracked
     Column("last_seen_ms", BigInteger, nullable=True),
+    # catalog governance (heron.catalog): when blocklisted / trashed, None otherwise
+    Column("blocklisted_at_ms", BigInteger, nullable=True),
+    Column("trashed_at_ms", BigInteger, nullable=True),
     UniqueConstraint("workspace_id", "name", name="uq_custom_events_workspace_name"),
 )
 
@@ -142,6 +147,9 @@ products = Table(
     Column("created_at_ms", BigInteger, nullable=False),
     Column("first_seen_ms", BigInteger, nullable=True),
     Column("last_seen_ms", BigInteger, nullable=True),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("tags", Text, nullable=False, server_default="[]"),
+    Column("blocklisted_at_ms", BigInteger, nullable=True),
     UniqueConstraint("workspace_id", "name", name="uq_products_workspace_name"),
 )
 
@@ -170,6 +178,8 @@ custom_attributes = Table(
     Column("created_at_ms", BigInteger, nullable=False),
     Column("first_seen_ms", BigInteger, nullable=True),
     Column("last_seen_ms", BigInteger, nullable=True),
+    Column("blocklisted_at_ms", BigInteger, nullable=True),
+    Column("trashed_at_ms", BigInteger, nullable=True),
     UniqueConstraint("workspace_id", "name", name="uq_custom_attributes_workspace_name"),
 )
 
@@ -268,4 +278,43 @@ rate_limits = Table(
     Column("max_requests", Integer, nullable=False),
     Column("period_seconds", Integer, nullable=False),
     Column("updated_at_ms", BigInteger, nullable=False),
+)
+
+# Daily KPIs (heron.analytics.kpi), counted at write time. `day` is the local calendar day in
+# the workspace's zone as days since 1970-01-01; app 0 is "all apps".
+kpi_user_days = Table(
+    "kpi_user_days",
+    metadata,
+    Column("workspace_id", Integer, primary_key=True),
+    Column("app_id", Integer, primary_key=True),
+    Column("user_id", BigInteger, primary_key=True),
+    Column("day", Integer, primary_key=True),  # a day the user was active (event or purchase)
+    sqlite_with_rowid=False,
+)
+
+kpi_users = Table(
+    "kpi_users",
+    metadata,
+    Column("workspace_id", Integer, primary_key=True),
+    Column("app_id", Integer, primary_key=True),
+    Column("user_id", BigInteger, primary_key=True),
+    Column("first_day", Integer, nullable=False),  # first and last active day
+    Column("last_day", Integer, nullable=False),
+    # the range before the row's latest update, so that the upsert can return it
+    Column("prev_first_day", Integer, nullable=True),
+    Column("prev_last_day", Integer, nullable=True),
+    sqlite_with_rowid=False,
+)
+
+kpi_daily = Table(
+    "kpi_daily",
+    metadata,
+    Column("workspace_id", Integer, primary_key=True),
+    Column("app_id", Integer, primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("dau", BigInteger, nullable=False),  # users active that day
+    Column("new_users", BigInteger, nullable=False),
+    # MAU as a difference array: MAU(D) = sum of mau_delta over days <= D
+    Column("mau_delta", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
 )

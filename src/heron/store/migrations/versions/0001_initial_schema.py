@@ -251,6 +251,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("workspace_id", "braze_id", name="uq_users_workspace_braze_id"),
         sa.UniqueConstraint("workspace_id", "external_id", name="uq_users_workspace_external_id"),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.create_index("ix_users_email", ["workspace_id", "email_key"], unique=False)

@@ -1,0 +1,701 @@
+"""Daily KPIs counted at write time: active users (DAU), rolling 30-day MAU and new users.
+
+Definitions (per workspace, in its time zone; `app_id` 0 means "all apps"):
+
+- A user is *active* on a local calendar day when at least one of their events or purchases
+  has a `time` on that day; for an app, one carrying that app's `app_id`.
+- *DAU* of a day: the number of active users. *MAU* of a day D: the number of users active on
+  at least one day of the 30 days D-29..D (D included).
+- *New users* of a day, all apps: profiles created that day (the server's clock when the
+  profile was created, as `users.created_at_ms`). For one app: users whose first active day
+  with that app is that day (Braze counts a user as new to an app at their first session in
+  it; heron has no sessions, so the first event or purchase with the app stands for it).
+
+All counts are exact. Storage (`heron.store.schema`):
+
+- `kpi_user_days` (workspace, app, user, day): one row per active user and day, inserted if
+  absent: the exact record DAU and MAU are counted from.
+- `kpi_users` (workspace, app, user): the user's first and last active day. Its upsert locks
+  the user's row, which serializes concurrent writers (PostgreSQL) touching the same user, and
+  returns the previous range (`prev_*`), so the common case (a day after every known one)
+  needs no read of `kpi_user_days`.
+- `kpi_daily` (workspace, app, day): `dau`, `new_users` and `mau_delta`. MAU is kept as a
+  difference array: a user's activity on day d covers d..d+29; each newly recorded day adds
+  the part of its window not already covered (+1 where it starts, -1 after it ends), so the MAU
+  of day D is the sum of `mau_delta` over all days <= D. Reads are one index range per series.
+
+Writes happen inside the group's transaction (`KpiRecorder.record`, called once per group by
+`heron.ingest.trackstore`), so counts commit or roll back with the raw rows. Steady state costs
+one pass over the group's rows: each (user, app, day) already recorded is recognised by a
+per-process filter (a bitmap per workspace, app and day, indexed by user id: 1.25 MB per 10
+million users) and costs no SQL. Entries reach the filter only after their transaction
+commits. Only new (user, app, day) pairs reach the database: one `kpi_users` upsert and one
+`kpi_user_days` insert each, plus one `kpi_daily` upsert per touched (app, day). Keys are
+written in sorted order so that concurrent PostgreSQL writers cannot deadlock.
+
+`rebuild_kpis` recomputes a workspace's tables from the raw `events`, `purchases` and `users`
+rows (after a time-zone change).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.engine import Connection
+
+from heron.analytics.buckets import zone
+from heron.store.schema import ALL_APPS, kpi_daily, kpi_user_days, kpi_users
+
+__all__ = [
+    "DAY_MS",
+    "MAU_DAYS",
+    "KpiGroup",
+    "KpiRecorder",
+    "LocalDays",
+    "Metric",
+    "daily_series",
+    "iso_day",
+    "rebuild_kpis",
+]
+
+DAY_MS = 86_400_000
+MAU_DAYS = 30
+Metric = Literal["dau", "mau", "new_users"]
+
+# The filter's bitmaps are split in chunks of 2**16 user ids (8 KiB each), allocated on use.
+_CHUNK_SHIFT = 16
+_CHUNK_BYTES = 1 << (_CHUNK_SHIFT - 3)
+_BYTE_MASK = _CHUNK_BYTES - 1
+_BIT = tuple(1 << n for n in range(8))
+assert (_CHUNK_SHIFT, _BYTE_MASK) == (16, 8191), "KpiRecorder._scan spells these out"
+DEFAULT_FILTER_BYTES = 64 << 20  # beyond this, the oldest days are forgotten
+_ROWS_PER_STATEMENT = 500
+_SPANS_KEPT = 8
+
+# Offsets are looked up for instants clamped to what `datetime` can represent in any zone.
+_MIN_SECONDS = -62_135_596_800 + 2 * 86_400  # 0001-01-03T00:00:00Z
+_MAX_SECONDS = 253_402_300_799 - 2 * 86_400  # 9999-12-29T23:59:59Z
+_MS = timedelta(milliseconds=1)
+
+
+class KpiGroup(Protocol):
+    """What the recorder reads from a track group (heron.ingest.trackstore's `_Group`)."""
+
+    # (ws, user_id, event_id, app_id | None, time_ms, properties)
+    events: list[tuple[Any, ...]]
+    # (ws, user_id, product_id, app_id | None, currency, price, quantity, time_ms, properties)
+    purchases: list[tuple[Any, ...]]
+    created_users: dict[int, tuple[int, int]]  # user_id -> (ws, created_at_ms)
+    time_zones: dict[int, str]  # ws -> the workspace's time zone
+
+
+# -- calendar days ------------------------------------------------------------------------------
+
+
+def utc_offset_ms(tz: ZoneInfo | None, time_ms: int) -> int:
+    """The zone's UTC offset at an instant, in milliseconds."""
+    if tz is None:
+        return 0
+    seconds = min(max(time_ms // 1000, _MIN_SECONDS), _MAX_SECONDS)
+    offset = datetime.fromtimestamp(seconds, tz).utcoffset()
+    return 0 if offset is None else offset // _MS
+
+
+class LocalDays:
+    """Local calendar days of one zone (days since 1970-01-01) for UTC instants, memoized.
+
+    `day_of` leaves in `lo`/`hi` the span of instants around its argument that share its day
+    (a whole local day, or the part of a DST day with one offset), so callers can test
+    `lo <= t < hi` before calling again.
+    """
+
+    __slots__ = ("_spans", "_tz", "day", "hi", "lo", "time_zone")
+
+    def __init__(self, time_zone: str) -> None:
+        self.time_zone = time_zone
+        self._tz = zone(time_zone)
+        self.lo = 0
+        self.hi = 0
+        self.day = 0
+        self._spans: list[tuple[int, int, int]] = []
+
+    def day_of(self, time_ms: int) -> int:
+        """The local day holding `time_ms`."""
+        for span in self._spans:
+            if span[0] <= time_ms < span[1]:
+                self.lo, self.hi, self.day = span
+                return self.day
+        span = self._span(time_ms)
+        self._spans.insert(0, span)
+        del self._spans[_SPANS_KEPT:]
+        self.lo, self.hi, self.day = span
+        return self.day
+
+    def _span(self, t: int) -> tuple[int, int, int]:
+        """(lo, hi, day): the instants around `t` that fall on the same local day."""
+        tz = self._tz
+        if tz is None:
+            day = t // DAY_MS
+            return day * DAY_MS, (day + 1) * DAY_MS, day
+        offset = utc_offset_ms(tz, t)
+        day = (t + offset) // DAY_MS
+        lo = day * DAY_MS - offset
+        hi = lo + DAY_MS
+        # A transition inside the day: keep the part with `t`'s offset (one transition a day).
+        if utc_offset_ms(tz, lo) != offset:
+            low, high = lo, t  # offset(low) differs, offset(high) matches
+            while high - low > 1:
+                middle = (low + high) // 2
+                if utc_offset_ms(tz, middle) == offset:
+                    high = middle
+                else:
+                    low = middle
+            lo = high
+        if utc_offset_ms(tz, hi - 1) != offset:
+            low, high = t, hi - 1  # offset(low) matches, offset(high) differs
+            while high - low > 1:
+                middle = (low + high) // 2
+                if utc_offset_ms(tz, middle) == offset:
+                    low = middle
+                else:
+                    high = middle
+            hi = high
+        return lo, hi, day
+
+
+def iso_day(day: int) -> str:
+    """`YYYY-MM-DD` of a day number (days since 1970-01-01), for any year 0..9999."""
+    # Howard Hinnant's civil_from_days (proleptic Gregorian calendar).
+    z = day + 719_468
+    era = z // 146_097
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1_460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    y = yoe + era * 400 + (1 if m <= 2 else 0)
+    return f"{y:04d}-{m:02d}-{d:02d}"
+
+
+# -- the write side ------------------------------------------------------------------------------
+
+# Bitmaps of one (workspace, day): app key -> chunk number -> 8 KiB of bits. The all-apps
+# bitmap is stored under both ALL_APPS (0) and None (events without an app_id).
+_DayMaps = dict[int | None, dict[int, bytearray]]
+_Key = tuple[int, int, int]  # (workspace_id, app key, user_id)
+# Per (workspace_id, app key, day): DAU, new users and MAU deltas added by one group.
+_Counts = tuple[dict[_Key, int], dict[_Key, int], dict[_Key, int]]
+
+
+# Writes: executemany / multi-row VALUES on SQLite; one statement over arrays on PostgreSQL
+# (`unnest`, sorted so that concurrent writers lock rows in the same order).
+_INSERT_USERS = "INSERT INTO kpi_users (workspace_id, app_id, user_id, first_day, last_day)"
+# Widen the user's range and return the one it had (None, None: a new row). A row whose range
+# already holds every wanted day is left unchanged and not returned, yet locked on PostgreSQL.
+_ON_USER = (
+    "ON CONFLICT (workspace_id, app_id, user_id) DO UPDATE SET "
+    "prev_first_day = kpi_users.first_day, prev_last_day = kpi_users.last_day, "
+    "first_day = CASE WHEN excluded.first_day < kpi_users.first_day "
+    "THEN excluded.first_day ELSE kpi_users.first_day END, "
+    "last_day = CASE WHEN excluded.last_day > kpi_users.last_day "
+    "THEN excluded.last_day ELSE kpi_users.last_day END "
+    "WHERE excluded.first_day < kpi_users.first_day OR excluded.last_day > kpi_users.last_day "
+    "RETURNING workspace_id, app_id, user_id, prev_first_day, prev_last_day"
+)
+_PG_UPSERT_USERS = (
+    f"{_INSERT_USERS} SELECT * FROM unnest(%s::integer[], %s::integer[], %s::bigint[], "
+    f"%s::integer[], %s::integer[]) AS v(w, a, u, f, l) ORDER BY w, a, u {_ON_USER}"
+)
+_SQLITE_INSERT_DAYS = (
+    "INSERT INTO kpi_user_days (workspace_id, app_id, user_id, day) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT DO NOTHING"
+)
+_PG_INSERT_DAYS = (
+    "INSERT INTO kpi_user_days (workspace_id, app_id, user_id, day) SELECT * FROM "
+    "unnest(%s::integer[], %s::integer[], %s::bigint[], %s::integer[]) AS v(w, a, u, d) "
+    "ORDER BY w, a, u, d ON CONFLICT DO NOTHING"
+)
+_ADD_DAILY = (
+    "ON CONFLICT (workspace_id, app_id, day) DO UPDATE SET dau = kpi_daily.dau + excluded.dau, "
+    "new_users = kpi_daily.new_users + excluded.new_users, "
+    "mau_delta = kpi_daily.mau_delta + excluded.mau_delta"
+)
+_SQLITE_ADD_DAILY = (
+    "INSERT INTO kpi_daily (workspace_id, app_id, day, dau, new_users, mau_delta) "
+    f"VALUES (?, ?, ?, ?, ?, ?) {_ADD_DAILY}"
+)
+_PG_ADD_DAILY = (
+    "INSERT INTO kpi_daily (workspace_id, app_id, day, dau, new_users, mau_delta) SELECT * FROM "
+    "unnest(%s::integer[], %s::integer[], %s::integer[], %s::bigint[], %s::bigint[], "
+    f"%s::bigint[]) AS v(w, a, d, x, n, m) ORDER BY w, a, d {_ADD_DAILY}"
+)
+
+
+class KpiRecorder:
+    """Counts each group's active and new users into the KPI tables; one per writer thread."""
+
+    def __init__(self, postgres: bool, *, filter_bytes: int = DEFAULT_FILTER_BYTES) -> None:
+        self._postgres = postgres
+        self._filter_limit = filter_bytes
+        self._filter: dict[tuple[int, int], _DayMaps] = {}
+        self._filter_bytes = 0
+        self._clocks: dict[int, LocalDays] = {}
+        self._staged: list[tuple[int, int, int, int]] = []  # (ws, app key, day, user) to publish
+        self._statements: dict[tuple[str, int], str] = {}
+
+    # -- transaction bookkeeping ----------------------------------------------------------------
+
+    def commit(self) -> None:
+        """Publish what the committed group recorded into the filter."""
+        staged, self._staged = self._staged, []
+        for ws, app, day, uid in staged:
+            self._remember(ws, app, day, uid)
+        if self._filter_bytes > self._filter_limit:
+            self._evict()
+
+    def discard(self) -> None:
+        """Forget what a rolled-back group recorded."""
+        self._staged = []
+
+    def _remember(self, ws: int, app: int, day: int, uid: int) -> None:
+        """Set a user's bit in the filter."""
+        maps = self._filter.get((ws, day))
+        if maps is None:
+            maps = self._filter[(ws, day)] = {}
+        bits = maps.get(app)
+        if bits is None:
+            bits = maps[app] = {}
+            if app == ALL_APPS:
+                maps[None] = bits
+        chunk = bits.get(uid >> _CHUNK_SHIFT)
+        if chunk is None:
+            chunk = bits[uid >> _CHUNK_SHIFT] = bytearray(_CHUNK_BYTES)
+            self._filter_bytes += _CHUNK_BYTES
+        chunk[(uid >> 3) & _BYTE_MASK] |= _BIT[uid & 7]
+
+    def _evict(self) -> None:
+        """Forget the oldest days until the filter is within three quarters of its budget."""
+        for key in sorted(self._filter, key=lambda k: k[1]):
+            if self._filter_bytes <= self._filter_limit * 3 // 4:
+                break
+            self._drop(key)
+
+    def _drop(self, key: tuple[int, int]) -> None:
+        """Forget one (workspace, day) of the filter."""
+        maps = self._filter.pop(key)
+        chunks = {id(bits): len(bits) for app, bits in maps.items() if app is not None}
+        self._filter_bytes -= sum(chunks.values()) * _CHUNK_BYTES
+
+    def _use_zone(self, ws: int, time_zone: str) -> None:
+        """Start counting a workspace in a (new) zone: its days so far mean something else."""
+        for key in [k for k in self._filter if k[0] == ws]:
+            self._drop(key)
+        self._clocks[ws] = LocalDays(time_zone)
+
+    # -- per group --------------------------------------------------------------------------
+
+    def record(self, cur: Any, group: KpiGroup) -> None:
+        """Add a group's active and new users to the KPI tables (in its transaction)."""
+        self._staged = []
+        for ws, time_zone in group.time_zones.items():
+            clock = self._clocks.get(ws)
+            if clock is None or clock.time_zone != time_zone:
+                self._use_zone(ws, time_zone)
+        wanted: set[tuple[int, int | None, int, int]] = set()
+        self._scan(group.events, wanted)
+        if group.purchases:
+            self._scan(((p[0], p[1], None, p[3], p[7], None) for p in group.purchases), wanted)
+        if not wanted and not group.created_users:
+            return
+        counts: _Counts = ({}, {}, {})
+        if wanted:
+            self._record_active(cur, wanted, counts)
+        dau, new_users, mau = counts
+        for ws, created_ms in group.created_users.values():
+            key = (ws, ALL_APPS, self._clocks[ws].day_of(created_ms))
+            new_users[key] = new_users.get(key, 0) + 1
+        rows = [
+            (*key, dau.get(key, 0), new_users.get(key, 0), mau.get(key, 0))
+            for key in sorted(dau.keys() | new_users.keys() | mau.keys())
+        ]
+        rows = [row for row in rows if row[3] or row[4] or row[5]]
+        if rows and self._postgres:
+            cur.execute(_PG_ADD_DAILY, [list(column) for column in zip(*rows, strict=True)])
+        elif rows:
+            cur.executemany(_SQLITE_ADD_DAILY, rows)
+
+    def _scan(
+        self, rows: Iterable[tuple[Any, ...]], wanted: set[tuple[int, int | None, int, int]]
+    ) -> None:
+        """Collect the (ws, app, user, day) of rows the filter does not know (the hot loop)."""
+        add = wanted.add
+        bit = _BIT
+        days = self._filter
+        clocks = self._clocks
+        empty: _DayMaps = {}
+        maps = empty
+        clock: LocalDays | None = None
+        current_ws = -1
+        lo = hi = day = 0
+        for ws, uid, _name, app, t, _properties in rows:
+            if ws != current_ws or t < lo or t >= hi:
+                if ws != current_ws:
+                    current_ws = ws
+                    clock = clocks[ws]
+                assert clock is not None
+                day = clock.day_of(t)
+                lo = clock.lo
+                hi = clock.hi
+                maps = days.get((ws, day), empty)
+            bits = maps.get(app)
+            if bits is not None:  # literals: _CHUNK_SHIFT and _BYTE_MASK (asserted below)
+                chunk = bits.get(uid >> 16)
+                if chunk is not None and chunk[(uid >> 3) & 8191] & bit[uid & 7]:
+                    continue
+            add((ws, app, uid, day))
+
+    def _record_active(
+        self,
+        cur: Any,
+        wanted: set[tuple[int, int | None, int, int]],
+        counts: _Counts,
+    ) -> None:
+        """Store the (user, app, day) pairs not known to be recorded; count what is new."""
+        dau, new_users, mau = counts
+        days_of: dict[_Key, set[int]] = {}
+        staged = self._staged
+        day_maps: dict[tuple[int, int], _DayMaps] = {}
+        for ws, app, uid, day in wanted:
+            if app is not None:
+                key = (ws, app, uid)
+                found = days_of.get(key)
+                if found is None:
+                    days_of[key] = {day}
+                else:
+                    found.add(day)
+                staged.append((ws, app, day, uid))
+                maps = day_maps.get((ws, day))
+                if maps is None:
+                    maps = day_maps[(ws, day)] = self._filter.get((ws, day), {})
+                bits = maps.get(ALL_APPS)
+                chunk = None if bits is None else bits.get(uid >> _CHUNK_SHIFT)
+                if chunk is not None and chunk[(uid >> 3) & _BYTE_MASK] & _BIT[uid & 7]:
+                    continue  # already known active in all apps that day
+            key = (ws, ALL_APPS, uid)
+            found = days_of.get(key)
+            if found is None:
+                days_of[key] = {day}
+            else:
+                found.add(day)
+            staged.append((ws, ALL_APPS, day, uid))
+        keys = sorted(days_of)
+        previous = self._lock_users(cur, keys, days_of)
+        new_rows: list[tuple[int, int, int, int]] = []
+        slow: list[_Key] = []
+        for key in keys:
+            days = days_of[key]
+            before = previous.get(key)
+            if before is None or len(days) != 1:
+                slow.append(key)
+                continue
+            (d,) = days
+            first_before, last = before
+            if last is not None and d <= last:
+                slow.append(key)
+                continue
+            # The common case: one day, after every recorded one (or the first ever).
+            ws, app, uid = key
+            new_rows.append((ws, app, uid, d))
+            k = (ws, app, d)
+            dau[k] = dau.get(k, 0) + 1
+            start = d if last is None or last + MAU_DAYS <= d else last + MAU_DAYS
+            k = (ws, app, start)
+            mau[k] = mau.get(k, 0) + 1
+            k = (ws, app, d + MAU_DAYS)
+            mau[k] = mau.get(k, 0) - 1
+            if app != ALL_APPS and first_before is None:
+                k = (ws, app, d)
+                new_users[k] = new_users.get(k, 0) + 1
+        if slow:
+            self._record_slow(cur, slow, days_of, previous, counts, new_rows)
+        if new_rows:
+            new_rows.sort()
+            if self._postgres:
+                cur.execute(
+                    _PG_INSERT_DAYS, [list(column) for column in zip(*new_rows, strict=True)]
+                )
+            else:
+                cur.executemany(_SQLITE_INSERT_DAYS, new_rows)
+
+    def _record_slow(
+        self,
+        cur: Any,
+        keys: list[_Key],
+        days_of: dict[_Key, set[int]],
+        previous: dict[_Key, tuple[int | None, int | None]],
+        counts: _Counts,
+        new_rows: list[tuple[int, int, int, int]],
+    ) -> None:
+        """Users with several days, or a day not after their last one: read the days nearby."""
+        dau, new_users, mau = counts
+        existing: dict[_Key, list[int]] = {}
+        lookups: defaultdict[tuple[int, int], list[int]] = defaultdict(list)
+        for key in keys:
+            before = previous.get(key)
+            if before is None or (before[1] is not None and min(days_of[key]) <= before[1]):
+                lookups[(key[0], key[1])].append(key[2])
+            else:  # every day is after the last recorded one, which is all MAU needs
+                existing[key] = [] if before[1] is None else [before[1]]
+        if lookups:
+            existing.update(self._recorded_days(cur, lookups, days_of))
+        for key in keys:
+            ws, app, uid = key
+            wanted_days = sorted(days_of[key])
+            known = existing[key]
+            for d in wanted_days:
+                i = bisect.bisect_left(known, d)
+                if i < len(known) and known[i] == d:
+                    continue
+                new_rows.append((ws, app, uid, d))
+                k = (ws, app, d)
+                dau[k] = dau.get(k, 0) + 1
+                # MAU: the part of d..d+29 not covered by the user's neighbouring days.
+                start = d if i == 0 or known[i - 1] + MAU_DAYS <= d else known[i - 1] + MAU_DAYS
+                stop = d + MAU_DAYS if i == len(known) or known[i] > d + MAU_DAYS else known[i]
+                if start < stop:
+                    mau[(ws, app, start)] = mau.get((ws, app, start), 0) + 1
+                    mau[(ws, app, stop)] = mau.get((ws, app, stop), 0) - 1
+                known.insert(i, d)
+            before = previous.get(key)
+            if app != ALL_APPS and before is not None:
+                first_before = before[0]
+                first = wanted_days[0]
+                if first_before is None or first < first_before:
+                    new_users[(ws, app, first)] = new_users.get((ws, app, first), 0) + 1
+                    if first_before is not None:
+                        k = (ws, app, first_before)
+                        new_users[k] = new_users.get(k, 0) - 1
+
+    def _lock_users(
+        self, cur: Any, keys: list[_Key], days_of: dict[_Key, set[int]]
+    ) -> dict[_Key, tuple[int | None, int | None]]:
+        """Upsert the users' first/last days (locking their rows); return the previous range.
+
+        A key in the result had its range widened (or was created: previous range None, None);
+        a key not in it already had every wanted day within its range (row locked, unchanged).
+        """
+        previous: dict[_Key, tuple[int | None, int | None]] = {}
+        rows = [(*key, min(days_of[key]), max(days_of[key])) for key in keys]
+        if self._postgres:  # one statement, five array parameters, rows locked in key order
+            cur.execute(_PG_UPSERT_USERS, [list(column) for column in zip(*rows, strict=True)])
+            results = cur.fetchall()
+        else:
+            results = []
+            for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+                chunk = rows[start : start + _ROWS_PER_STATEMENT]
+                cur.execute(self._sqlite_upsert_users(len(chunk)), [v for r in chunk for v in r])
+                results += cur.fetchall()
+        for ws, app, uid, first, last in results:
+            previous[(int(ws), int(app), int(uid))] = (first, last)
+        return previous
+
+    def _sqlite_upsert_users(self, rows: int) -> str:
+        """The multi-row `kpi_users` upsert for `rows` rows (cached)."""
+        statement = self._statements.get(("users", rows))
+        if statement is None:
+            values = ", ".join(["(?, ?, ?, ?, ?)"] * rows)
+            statement = self._statements[("users", rows)] = (
+                f"{_INSERT_USERS} VALUES {values} {_ON_USER}"
+            )
+        return statement
+
+    def _recorded_days(
+        self,
+        cur: Any,
+        lookups: dict[tuple[int, int], list[int]],
+        days_of: dict[_Key, set[int]],
+    ) -> dict[_Key, list[int]]:
+        """Each user's recorded days within MAU reach of the wanted ones, sorted."""
+        found: dict[_Key, list[int]] = {}
+        for (ws, app), users in sorted(lookups.items()):
+            for start in range(0, len(users), _ROWS_PER_STATEMENT):
+                chunk = users[start : start + _ROWS_PER_STATEMENT]
+                lo = min(min(days_of[(ws, app, uid)]) for uid in chunk) - MAU_DAYS
+                hi = max(max(days_of[(ws, app, uid)]) for uid in chunk) + MAU_DAYS
+                for uid in chunk:
+                    found[(ws, app, uid)] = []
+                marks = ", ".join(["?"] * len(chunk))
+                cur.execute(
+                    self._sql(
+                        "SELECT user_id, day FROM kpi_user_days WHERE workspace_id = ? AND "
+                        f"app_id = ? AND day BETWEEN ? AND ? AND user_id IN ({marks})"
+                    ),
+                    [ws, app, lo, hi, *chunk],
+                )
+                for uid, day in cur.fetchall():
+                    found[(ws, app, int(uid))].append(int(day))
+        for days in found.values():
+            days.sort()
+        return found
+
+    def _sql(self, statement: str) -> str:
+        """Translate qmark placeholders for psycopg."""
+        return statement.replace("?", "%s") if self._postgres else statement
+
+
+# -- the read side -------------------------------------------------------------------------------
+
+
+def daily_series(
+    conn: Connection, workspace_id: int, app_id: int, first_day: int, last_day: int, metric: Metric
+) -> list[int]:
+    """One value per day in `[first_day, last_day]` (zero-filled), oldest first."""
+    t = kpi_daily
+    mine = (t.c.workspace_id == workspace_id, t.c.app_id == app_id)
+    column = t.c.mau_delta if metric == "mau" else t.c[metric]
+    values = [0] * (last_day - first_day + 1)
+    for day, value in conn.execute(
+        select(t.c.day, column).where(*mine, t.c.day >= first_day, t.c.day <= last_day)
+    ):
+        values[int(day) - first_day] = int(value)
+    if metric != "mau":
+        return values
+    before = select(func.coalesce(func.sum(t.c.mau_delta), 0)).where(*mine, t.c.day < first_day)
+    running = int(conn.execute(before).scalar_one())
+    for i, delta in enumerate(values):
+        running += delta
+        values[i] = running
+    return values
+
+
+# -- rebuilding ----------------------------------------------------------------------------------
+
+_PAGE = 20_000
+_SEEN_BOUND = 200_000
+
+
+def rebuild_kpis(conn: Connection, workspace_id: int, time_zone: str) -> None:
+    """Recompute a workspace's KPI tables from its raw rows, counting days in `time_zone`.
+
+    Run it in the transaction that changes the workspace's zone, holding the write lock on
+    SQLite (`heron.store.writelock`); on PostgreSQL it locks the KPI tables against writers for
+    its duration (readers go on). Writers still using the old zone (API keys are cached for a
+    few seconds) can add a few old-zone rows after it: run it again once they are gone.
+    Cost: one pass over the workspace's events and purchases, then set-based SQL.
+    """
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        # The order writers take them in (kpi_users, kpi_user_days, kpi_daily): no deadlock.
+        conn.exec_driver_sql("LOCK TABLE kpi_users, kpi_user_days, kpi_daily IN EXCLUSIVE MODE")
+    for table in (kpi_users, kpi_user_days, kpi_daily):
+        conn.execute(delete(table).where(table.c.workspace_id == workspace_id))
+    clock = LocalDays(time_zone)
+    insert_days = text(
+        "INSERT INTO kpi_user_days (workspace_id, app_id, user_id, day) "
+        "VALUES (:ws, :app, :uid, :day) ON CONFLICT DO NOTHING"
+    )
+    seen: set[tuple[int, int, int]] = set()
+    for raw in ("events", "purchases"):
+        for rows in _pages(conn, raw, "user_id, app_id, time_ms", workspace_id):
+            batch = []
+            for uid, app, time_ms in rows:
+                day = clock.day_of(time_ms)
+                for app_key in (ALL_APPS,) if app is None else (ALL_APPS, app):
+                    key = (app_key, uid, day)
+                    if key not in seen:
+                        seen.add(key)
+                        batch.append({"ws": workspace_id, "app": app_key, "uid": uid, "day": day})
+            if batch:
+                conn.execute(insert_days, batch)
+            if len(seen) > _SEEN_BOUND:
+                seen.clear()
+    params = {"ws": workspace_id}
+    conn.execute(
+        text(
+            "INSERT INTO kpi_users (workspace_id, app_id, user_id, first_day, last_day) "
+            "SELECT workspace_id, app_id, user_id, MIN(day), MAX(day) FROM kpi_user_days "
+            "WHERE workspace_id = :ws GROUP BY workspace_id, app_id, user_id"
+        ),
+        params,
+    )
+    daily: defaultdict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for app, day, n in conn.execute(
+        text(
+            "SELECT app_id, day, COUNT(*) FROM kpi_user_days WHERE workspace_id = :ws "
+            "GROUP BY app_id, day"
+        ),
+        params,
+    ):
+        daily[(int(app), int(day))][0] += int(n)
+    for app, day, n in conn.execute(
+        text(
+            "SELECT app_id, first_day, COUNT(*) FROM kpi_users WHERE workspace_id = :ws "
+            "AND app_id <> 0 GROUP BY app_id, first_day"
+        ),
+        params,
+    ):
+        daily[(int(app), int(day))][1] += int(n)
+    for rows in _pages(conn, "users", "created_at_ms", workspace_id):
+        for (created_ms,) in rows:
+            daily[(ALL_APPS, clock.day_of(created_ms))][1] += 1
+    # Each recorded day d covers d..d+29 from the later of d and (previous day + 30).
+    windows = (
+        "SELECT app_id, day, LAG(day) OVER (PARTITION BY app_id, user_id ORDER BY day) AS prev "
+        "FROM kpi_user_days WHERE workspace_id = :ws"
+    )
+    for app, start, n in conn.execute(
+        text(
+            "SELECT app_id, starts, COUNT(*) FROM (SELECT app_id, CASE WHEN prev IS NULL OR "
+            f"prev + {MAU_DAYS} <= day THEN day ELSE prev + {MAU_DAYS} END AS starts "
+            f"FROM ({windows}) w) s GROUP BY app_id, starts"
+        ),
+        params,
+    ):
+        daily[(int(app), int(start))][2] += int(n)
+    for app, stop, n in conn.execute(
+        text(
+            f"SELECT app_id, day + {MAU_DAYS}, COUNT(*) FROM kpi_user_days "
+            f"WHERE workspace_id = :ws GROUP BY app_id, day + {MAU_DAYS}"
+        ),
+        params,
+    ):
+        daily[(int(app), int(stop))][2] -= int(n)
+    counts = [
+        {"ws": workspace_id, "app": app, "day": day, "dau": c[0], "new": c[1], "mau": c[2]}
+        for (app, day), c in sorted(daily.items())
+        if any(c)
+    ]
+    if counts:
+        conn.execute(
+            text(
+                "INSERT INTO kpi_daily (workspace_id, app_id, day, dau, new_users, mau_delta) "
+                "VALUES (:ws, :app, :day, :dau, :new, :mau)"
+            ),
+            counts,
+        )
+
+
+def _pages(
+    conn: Connection, table: str, columns: str, workspace_id: int
+) -> Iterator[list[tuple[Any, ...]]]:
+    """A workspace's rows of a raw table, a page at a time (keyset on the integer key)."""
+    after = -1
+    while True:
+        rows = conn.execute(
+            text(
+                f"SELECT id, {columns} FROM {table} WHERE workspace_id = :ws AND id > :after "
+                "ORDER BY id LIMIT :limit"
+            ),
+            {"ws": workspace_id, "after": after, "limit": _PAGE},
+        ).all()
+        if not rows:
+            return
+        after = int(rows[-1][0])
+        yield [tuple(row[1:]) for row in rows]

@@ -1,0 +1,575 @@
+"""KPI counting at write time (`heron.analytics.kpi`): days, the filter, transactions, rebuilds.
+
+End-to-end series through the HTTP API are in `test_kpi_api.py`; this module drives
+`TrackStore` and `KpiRecorder` directly on a real database, including two writers on two
+connections at once.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from conftest import make_workspace
+from heron.analytics.kpi import (
+    DAY_MS,
+    KpiRecorder,
+    LocalDays,
+    daily_series,
+    iso_day,
+    rebuild_kpis,
+)
+from heron.ingest.batch import TrackBatch
+from heron.ingest.events import validate_event, validate_purchase
+from heron.ingest.trackstore import TrackStore
+from heron.store.engine import WRITE_OPTION
+from heron.store.schema import (
+    ALL_APPS,
+    events,
+    kpi_daily,
+    purchases,
+    users,
+    workspaces,
+)
+
+EPOCH = date(1970, 1, 1)
+
+
+def day_number(d: date) -> int:
+    """Days since 1970-01-01."""
+    return (d - EPOCH).days
+
+
+def ms(text: str) -> int:
+    """Epoch milliseconds of an ISO 8601 date-time with an offset."""
+    return int(datetime.fromisoformat(text).timestamp() * 1000)
+
+
+def iso(time_ms: int) -> str:
+    """An event `time` for epoch milliseconds."""
+    return datetime.fromtimestamp(time_ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+# -- local days ------------------------------------------------------------------------------
+
+ZONES = [
+    "UTC",
+    "America/New_York",
+    "Asia/Kolkata",  # +05:30: days start at 18:30 UTC
+    "Asia/Kathmandu",  # +05:45
+    "Australia/Lord_Howe",  # 30-minute DST
+    "America/Santiago",  # DST changes at local midnight
+    "Asia/Beirut",  # falls back from 00:00 to 23:00 the day before
+    "Pacific/Apia",  # skipped 2011-12-30 entirely
+]
+
+
+def reference_day(time_ms: int, zone_name: str) -> int:
+    """The local day by zoneinfo directly (no caching)."""
+    local = datetime.fromtimestamp(time_ms / 1000, ZoneInfo(zone_name))
+    return day_number(local.date())
+
+
+@pytest.mark.parametrize("zone_name", ZONES)
+def test_local_days_match_zoneinfo_around_every_transition(zone_name: str) -> None:
+    rng = random.Random(zone_name)
+    days = LocalDays(zone_name)
+    tz = ZoneInfo(zone_name)
+    instants: list[int] = []
+    # Every transition of 2010-2026 (found hourly), probed at and around it.
+    start = int(datetime(2010, 1, 1, tzinfo=UTC).timestamp())
+    stop = int(datetime(2026, 12, 31, tzinfo=UTC).timestamp())
+    previous = datetime.fromtimestamp(start, tz).utcoffset()
+    for second in range(start, stop, 3600):
+        offset = datetime.fromtimestamp(second, tz).utcoffset()
+        if offset != previous:
+            for delta in (-3_600_001, -1, 0, 1, 1_799_999, 3_600_000, 86_399_999):
+                instants.append((second - 3600) * 1000 + delta)
+                instants.append(second * 1000 + delta)
+            previous = offset
+    instants += [rng.randrange(start * 1000, stop * 1000) for _ in range(2000)]
+    # Local midnights, +-1 ms, over a year, and old local-mean-time instants.
+    for n in range(400):
+        midnight = datetime(2024, 1, 1, tzinfo=tz) + timedelta(days=n)
+        instants += [int(midnight.timestamp() * 1000) + d for d in (-1, 0, 1)]
+    instants += [
+        ms("1850-06-01T12:00:00+00:00") + rng.randrange(-(10**10), 10**10) for _ in range(50)
+    ]
+    rng.shuffle(instants)  # in any order, so the memo is exercised out of order too
+    for instant in instants:
+        assert days.day_of(instant) == reference_day(instant, zone_name), (zone_name, instant)
+        assert days.lo <= instant < days.hi
+        assert reference_day(days.lo, zone_name) == reference_day(days.hi - 1, zone_name)
+
+
+def test_local_days_at_the_ends_of_the_calendar() -> None:
+    for zone_name in ("UTC", "America/New_York", "Asia/Tokyo"):
+        days = LocalDays(zone_name)
+        assert days.day_of(ms("0001-01-01T00:00:00+00:00")) in (
+            day_number(date(1, 1, 1)) - 1,
+            day_number(date(1, 1, 1)),
+        )
+        assert days.day_of(ms("9999-12-31T12:00:00+00:00")) in (
+            day_number(date(9999, 12, 31)),
+            day_number(date(9999, 12, 31)) + 1,
+        )
+
+
+def test_iso_day_labels_every_day_like_date() -> None:
+    for n in [*range(-800_000, 3_000_000, 997), -719_162, 0, 2_932_896]:
+        if date.min.toordinal() <= n + EPOCH.toordinal() <= date.max.toordinal():
+            assert iso_day(n) == (EPOCH + timedelta(days=n)).isoformat()
+    assert iso_day(day_number(date(1, 1, 1)) - 1) == "0000-12-31"
+
+
+# -- driving the store directly ---------------------------------------------------------------
+
+
+class Writer:
+    """One TrackStore on its own write connection, as one writer thread of one server."""
+
+    def __init__(self, engine: Engine, ws: int, time_zone: str, apps: dict[str, int]) -> None:
+        self.engine = engine
+        self.ws = ws
+        self.time_zone = time_zone
+        self.apps = apps
+        self.store = TrackStore(engine.dialect.name)
+        self.conn = engine.connect()
+        self.conn.execution_options(**{WRITE_OPTION: True})
+
+    def batch(self, objects: list[dict[str, Any]]) -> TrackBatch:
+        """A validated batch of events (objects with `name`) and purchases (with `product_id`)."""
+        now_ms = int(time.time() * 1000)
+        batch = TrackBatch(self.ws, self.time_zone, now_ms)
+        for index, obj in enumerate(objects):
+            if "product_id" in obj:
+                purchase = validate_purchase(obj, now_ms, self.apps)
+                assert not isinstance(purchase, str), purchase
+                batch.purchases.append((index, purchase))
+            else:
+                event = validate_event(obj, now_ms, self.apps)
+                assert not isinstance(event, str), event
+                batch.events.append((index, event))
+        return batch
+
+    def apply(self, *groups: list[dict[str, Any]], commit: bool = True) -> None:
+        """Store the batches in one transaction (commit or roll back)."""
+        transaction = self.conn.begin()
+        try:
+            self.store.apply(self.conn, [self.batch(objects) for objects in groups])
+        except BaseException:
+            transaction.rollback()
+            self.store.discard_pending()
+            raise
+        if commit:
+            transaction.commit()
+            self.store.commit_pending()
+        else:
+            transaction.rollback()
+            self.store.discard_pending()
+
+    def close(self) -> None:
+        """Release the connection."""
+        self.conn.close()
+
+
+def ev(user: str, when: str | int, app: str | None = None, name: str = "e") -> dict[str, Any]:
+    """An event object."""
+    obj: dict[str, Any] = {
+        "external_id": user,
+        "name": name,
+        "time": when if isinstance(when, str) else iso(when),
+    }
+    if app is not None:
+        obj["app_id"] = app
+    return obj
+
+
+def buy(user: str, when: str | int, app: str | None = None) -> dict[str, Any]:
+    """A purchase object."""
+    obj = {**ev(user, when, app), "product_id": "p", "currency": "USD", "price": 1, "quantity": 1}
+    del obj["name"]
+    return obj
+
+
+def series(
+    engine: Engine, ws: int, metric: str, first: date, last: date, app: int = ALL_APPS
+) -> list[int]:
+    """A KPI series read straight from the tables."""
+    with engine.connect() as conn:
+        return daily_series(
+            conn,
+            ws,
+            app,
+            day_number(first),
+            day_number(last),
+            metric,  # type: ignore[arg-type]
+        )
+
+
+def brute_force(
+    conn: Connection, ws: int, zone_name: str, first: date, last: date
+) -> dict[tuple[str, int], list[int]]:
+    """Every KPI series recomputed from the raw rows: (metric, app key) -> values."""
+    tz = ZoneInfo(zone_name)
+    active: defaultdict[int, defaultdict[date, set[int]]] = defaultdict(lambda: defaultdict(set))
+    first_seen: dict[tuple[int, int], date] = {}
+    rows = [
+        *conn.execute(
+            select(events.c.user_id, events.c.app_id, events.c.time_ms).where(
+                events.c.workspace_id == ws
+            )
+        ),
+        *conn.execute(
+            select(purchases.c.user_id, purchases.c.app_id, purchases.c.time_ms).where(
+                purchases.c.workspace_id == ws
+            )
+        ),
+    ]
+    for uid, app, time_ms in rows:
+        day = datetime.fromtimestamp(time_ms / 1000, tz).date()
+        for key in (ALL_APPS,) if app is None else (ALL_APPS, app):
+            active[key][day].add(uid)
+            if key != ALL_APPS:
+                known = first_seen.get((key, uid))
+                first_seen[(key, uid)] = day if known is None else min(known, day)
+    created: defaultdict[date, int] = defaultdict(int)
+    for (created_ms,) in conn.execute(
+        select(users.c.created_at_ms).where(users.c.workspace_id == ws)
+    ):
+        created[datetime.fromtimestamp(created_ms / 1000, tz).date()] += 1
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    result: dict[tuple[str, int], list[int]] = {}
+    for app, by_day in [(ALL_APPS, active[ALL_APPS]), *((a, active[a]) for a in active if a)]:
+        result[("dau", app)] = [len(by_day.get(d, ())) for d in days]
+        result[("mau", app)] = [
+            len(set().union(*(by_day.get(d - timedelta(days=k), set()) for k in range(30))))
+            for d in days
+        ]
+        if app == ALL_APPS:
+            result[("new_users", app)] = [created.get(d, 0) for d in days]
+        else:
+            firsts = [d for (a, _), d in first_seen.items() if a == app]
+            result[("new_users", app)] = [firsts.count(d) for d in days]
+    return result
+
+
+def assert_matches_brute_force(
+    engine: Engine, ws: int, zone_name: str, first: date, last: date
+) -> None:
+    """Every stored series equals the brute-force one."""
+    with engine.connect() as conn:
+        expected = brute_force(conn, ws, zone_name, first, last)
+    for (metric, app), values in expected.items():
+        assert series(engine, ws, metric, first, last, app) == values, (metric, app)
+
+
+@pytest.fixture
+def setup(engine: Engine) -> dict[str, Any]:
+    """A New York workspace with two apps, its app map and a writer."""
+    ws = make_workspace(engine, "ny", "America/New_York")
+    from heron.admin import apps as app_admin
+
+    second = app_admin.create_app(engine, ws.id, "second")
+    apps = {ws.app_id: ws.app_key, second.api_id: second.id}
+    return {"ws": ws, "apps": apps, "a": ws.app_id, "b": second.api_id}
+
+
+def test_random_history_with_dst_days_is_exact(engine: Engine, setup: dict[str, Any]) -> None:
+    """Random events and purchases over 75 days (both 2025 DST changes), stored out of order."""
+    ws = setup["ws"]
+    rng = random.Random(20250309)
+    apps = [None, setup["a"], setup["b"]]
+    tz = ZoneInfo("America/New_York")
+    moments: list[int] = []
+    base = date(2025, 2, 20)
+    for n in range(75):
+        midnight = datetime(2025, 2, 20, tzinfo=tz) + timedelta(days=n)
+        start = int(midnight.timestamp() * 1000)
+        moments += [start, start - 1, start + 1, start + rng.randrange(DAY_MS)]
+    # the DST changes themselves: 2025-03-09 02:00 EST -> EDT, 2025-11-02 02:00 EDT -> EST
+    moments += [ms("2025-03-09T06:59:59.999+00:00"), ms("2025-03-09T07:00:00+00:00")]
+    moments += [ms("2025-03-10T03:59:59.999+00:00"), ms("2025-03-10T04:00:00+00:00")]
+    moments += [ms("2025-11-02T05:30:00+00:00"), ms("2025-11-02T06:30:00+00:00")]
+    objects = []
+    for _ in range(900):
+        user = f"u{rng.randrange(25)}"
+        when = rng.choice(moments)
+        app = rng.choice(apps)
+        objects.append(buy(user, when, app) if rng.random() < 0.2 else ev(user, when, app))
+    rng.shuffle(objects)
+    writer = Writer(engine, ws.id, "America/New_York", setup["apps"])
+    try:
+        for start in range(0, len(objects), 60):  # groups of a few batches, out of order
+            chunk = objects[start : start + 60]
+            writer.apply(chunk[:20], chunk[20:40], chunk[40:])
+        # and again: every pair is now known (filter) or recorded (database): nothing changes
+        writer.apply(objects[:75])
+        writer.store._kpi = KpiRecorder(engine.dialect.name == "postgresql")
+        writer.apply(objects[75:150])  # a restarted process: the database recognises them
+    finally:
+        writer.close()
+    today = datetime.now(tz).date()
+    first, last = base - timedelta(days=5), today + timedelta(days=1)
+    assert_matches_brute_force(engine, ws.id, "America/New_York", first, last)
+    assert max(series(engine, ws.id, "dau", first, last)) > 5
+    assert max(series(engine, ws.id, "mau", first, last)) == 25
+
+    # rebuilding from the raw rows gives the same tables, in this zone and in another one
+    before = daily_rows(engine, ws.id)
+    with engine.begin() as conn:
+        rebuild_kpis(conn, ws.id, "America/New_York")
+    assert daily_rows(engine, ws.id) == before
+    with engine.begin() as conn:
+        rebuild_kpis(conn, ws.id, "Asia/Kolkata")
+    assert_matches_brute_force(engine, ws.id, "Asia/Kolkata", first, last)
+
+
+def daily_rows(engine: Engine, ws: int) -> dict[tuple[int, int], tuple[int, int, int]]:
+    """The workspace's `kpi_daily` rows, all-zero rows left out."""
+    t = kpi_daily
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(t.c.app_id, t.c.day, t.c.dau, t.c.new_users, t.c.mau_delta).where(
+                t.c.workspace_id == ws
+            )
+        ).all()
+    return {(a, d): (x, y, z) for a, d, x, y, z in rows if (x, y, z) != (0, 0, 0)}
+
+
+def test_rolled_back_group_leaves_no_counts_and_no_filter_entries(
+    engine: Engine, setup: dict[str, Any]
+) -> None:
+    ws = setup["ws"]
+    writer = Writer(engine, ws.id, "America/New_York", setup["apps"])
+    day = date(2025, 5, 1)
+    try:
+        writer.apply([ev("u1", "2025-05-01T15:00:00Z", setup["a"])], commit=False)
+        assert series(engine, ws.id, "dau", day, day) == [0]
+        writer.apply([ev("u1", "2025-05-01T16:00:00Z", setup["a"])])
+    finally:
+        writer.close()
+    assert series(engine, ws.id, "dau", day, day) == [1]
+    assert series(engine, ws.id, "dau", day, day, ws.app_key) == [1]
+    assert series(engine, ws.id, "new_users", day, day, ws.app_key) == [1]
+
+
+class NoSql:
+    """A cursor that fails on use: proves a group needed no SQL."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"the recorder used the database ({name})")
+
+
+def test_known_pairs_cost_no_sql_and_new_ones_do(engine: Engine, setup: dict[str, Any]) -> None:
+    ws = setup["ws"]
+    writer = Writer(engine, ws.id, "America/New_York", setup["apps"])
+    try:
+        objects = [
+            ev(f"u{n % 7}", f"2025-06-0{1 + n % 3}T12:00:00Z", setup["a"]) for n in range(40)
+        ]
+        writer.apply(objects)
+        recorder = writer.store._kpi
+        transaction = writer.conn.begin()
+        writer.store.apply(writer.conn, [writer.batch(objects)])
+        group = writer.store._group
+        assert group is not None
+        assert not group.created_users
+        recorder.record(NoSql(), group)  # every (user, app, day) is in the filter
+        uid = group.events[0][1]
+        group.events.append((ws.id, uid, 1, None, ms("2025-06-09T12:00:00+00:00"), None))
+        with pytest.raises(AssertionError, match="used the database"):
+            recorder.record(NoSql(), group)
+        transaction.rollback()
+        writer.store.discard_pending()
+    finally:
+        writer.close()
+
+
+def test_filter_budget_forgets_old_days_and_stays_exact(
+    engine: Engine, setup: dict[str, Any]
+) -> None:
+    ws = setup["ws"]
+    writer = Writer(engine, ws.id, "America/New_York", setup["apps"])
+    writer.store._kpi = recorder = KpiRecorder(
+        engine.dialect.name == "postgresql", filter_bytes=8192 * 4
+    )
+    try:
+        for n in range(20):
+            when = f"2025-07-{1 + n:02d}T12:00:00Z"
+            writer.apply([ev("u1", when, setup["a"]), ev("u2", when, setup["b"]), ev("u3", when)])
+            assert recorder._filter_bytes <= 8192 * 4
+        for n in range(20):  # again, most days forgotten by the filter: the database knows
+            writer.apply([ev("u1", f"2025-07-{1 + n:02d}T13:00:00Z", setup["a"])])
+    finally:
+        writer.close()
+    assert_matches_brute_force(
+        engine, ws.id, "America/New_York", date(2025, 6, 25), date(2025, 8, 30)
+    )
+
+
+def test_mau_window_is_the_day_and_the_29_before(engine: Engine, setup: dict[str, Any]) -> None:
+    ws = setup["ws"]
+    writer = Writer(engine, ws.id, "America/New_York", setup["apps"])
+    try:
+        writer.apply([ev("u1", "2025-01-10T12:00:00-05:00")])
+        first, last = date(2025, 1, 8), date(2025, 2, 12)
+        mau = series(engine, ws.id, "mau", first, last)
+        by_day = dict(zip((first + timedelta(days=n) for n in range(len(mau))), mau, strict=True))
+        assert by_day[date(2025, 1, 9)] == 0
+        assert by_day[date(2025, 1, 10)] == 1
+        assert by_day[date(2025, 2, 8)] == 1  # 29 days later: still in the window
+        assert by_day[date(2025, 2, 9)] == 0  # 30 days later: out
+        # a later day extends the window; an earlier one (out of order) starts it sooner
+        writer.apply([ev("u1", "2025-01-20T12:00:00-05:00")])
+        writer.apply([ev("u1", "2025-01-05T12:00:00-05:00")])
+        writer.apply([ev("u1", "2025-01-05T18:00:00-05:00"), ev("u1", "2025-01-20T01:00:00-05:00")])
+        mau = series(engine, ws.id, "mau", date(2025, 1, 4), date(2025, 2, 20))
+        expected = [0] + [1] * 45 + [0, 0]  # Jan 5 .. Feb 18 (= Jan 20 + 29)
+        assert mau == expected
+        assert series(engine, ws.id, "dau", date(2025, 1, 4), date(2025, 1, 6)) == [0, 1, 0]
+    finally:
+        writer.close()
+
+
+def test_new_users_for_an_app_move_to_an_earlier_first_day(
+    engine: Engine, setup: dict[str, Any]
+) -> None:
+    ws = setup["ws"]
+    writer = Writer(engine, ws.id, "America/New_York", setup["apps"])
+    first, last = date(2025, 3, 1), date(2025, 3, 5)
+    try:
+        writer.apply([ev("u1", "2025-03-04T12:00:00Z", setup["a"])])
+        assert series(engine, ws.id, "new_users", first, last, ws.app_key) == [0, 0, 0, 1, 0]
+        writer.apply([ev("u1", "2025-03-02T12:00:00Z", setup["a"])])
+        assert series(engine, ws.id, "new_users", first, last, ws.app_key) == [0, 1, 0, 0, 0]
+        writer.apply([ev("u1", "2025-03-05T12:00:00Z", setup["a"])])
+        assert series(engine, ws.id, "new_users", first, last, ws.app_key) == [0, 1, 0, 0, 0]
+    finally:
+        writer.close()
+
+
+# -- two writers at once (two server processes) -----------------------------------------------
+
+
+def run_concurrently(
+    engine: Engine, setup: dict[str, Any], first: list[dict[str, Any]], second: list[dict[str, Any]]
+) -> None:
+    """Writer A stores `first` and holds its transaction open while B stores `second`."""
+    ws = setup["ws"]
+    a = Writer(engine, ws.id, "America/New_York", setup["apps"])
+    b = Writer(engine, ws.id, "America/New_York", setup["apps"])
+    # Each writer learns the profiles and the event name's seen range first, so that nothing
+    # before the KPI step of the group below makes B wait for A on PostgreSQL.
+    warm = [ev("warm", "2025-03-01T00:00:00Z"), ev("warm", "2025-06-01T00:00:00Z")]
+    a.apply(warm)
+    b.apply(warm)
+    b_started = threading.Event()
+    errors: list[BaseException] = []
+
+    def second_writer() -> None:
+        try:
+            b_started.set()
+            b.apply(second)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    try:
+        transaction = a.conn.begin()
+        a.store.apply(a.conn, [a.batch(first)])
+        thread = threading.Thread(target=second_writer)
+        thread.start()
+        b_started.wait()
+        time.sleep(0.5)
+        # B waits: for the user's `kpi_users` row on PostgreSQL, for the write lock on SQLite
+        assert thread.is_alive()
+        transaction.commit()
+        a.store.commit_pending()
+        thread.join(30)
+        assert not thread.is_alive()
+        assert not errors, errors
+    finally:
+        a.close()
+        b.close()
+
+
+def precreate(engine: Engine, ws: int, *names: str) -> None:
+    """Create profiles up front (a new profile's unique key would make B wait for A)."""
+    with engine.begin() as conn:
+        conn.execute(
+            insert(users),
+            [
+                {
+                    "workspace_id": ws,
+                    "braze_id": f"{n:024x}",
+                    "external_id": name,
+                    "created_at_ms": 0,
+                    "updated_at_ms": 0,
+                }
+                for n, name in enumerate(names)
+            ],
+        )
+
+
+def test_two_writers_same_user_same_day_count_once(engine: Engine, setup: dict[str, Any]) -> None:
+    ws = setup["ws"]
+    precreate(engine, ws.id, "u1", "u2")
+    run_concurrently(
+        engine,
+        setup,
+        [ev("u1", "2025-04-10T12:00:00Z", setup["a"]), ev("u2", "2025-04-10T12:00:00Z")],
+        [
+            ev("u1", "2025-04-10T13:00:00Z", setup["a"]),
+            ev("u2", "2025-04-10T14:00:00Z", setup["b"]),
+        ],
+    )
+    day = date(2025, 4, 10)
+    assert series(engine, ws.id, "dau", day, day) == [2]
+    assert series(engine, ws.id, "dau", day, day, ws.app_key) == [1]
+    assert series(engine, ws.id, "mau", day, day) == [2]
+    assert series(engine, ws.id, "new_users", day, day, ws.app_key) == [1]
+    assert_matches_brute_force(
+        engine, ws.id, "America/New_York", day - timedelta(days=40), day + timedelta(days=40)
+    )
+
+
+def test_two_writers_same_user_different_days_keep_mau_exact(
+    engine: Engine, setup: dict[str, Any]
+) -> None:
+    ws = setup["ws"]
+    precreate(engine, ws.id, "u1")
+    run_concurrently(
+        engine,
+        setup,
+        [ev("u1", "2025-04-10T12:00:00Z", setup["a"])],
+        [ev("u1", "2025-04-20T12:00:00Z", setup["a"]), ev("u1", "2025-04-01T12:00:00Z")],
+    )
+    first, last = date(2025, 3, 25), date(2025, 5, 25)
+    assert_matches_brute_force(engine, ws.id, "America/New_York", first, last)
+    assert series(engine, ws.id, "new_users", first, last, ws.app_key).count(1) == 1
+
+
+def test_zone_change_restarts_the_filter(engine: Engine, setup: dict[str, Any]) -> None:
+    """A writer that sees a workspace's new zone counts in it (after a rebuild) from then on."""
+    ws = setup["ws"]
+    writer = Writer(engine, ws.id, "America/New_York", setup["apps"])
+    try:
+        writer.apply([ev("u1", "2025-08-01T02:00:00Z")])  # July 31 in New York
+        with engine.begin() as conn:
+            conn.execute(update(workspaces).where(workspaces.c.id == ws.id).values(time_zone="UTC"))
+            rebuild_kpis(conn, ws.id, "UTC")
+        writer.time_zone = "UTC"
+        writer.apply([ev("u1", "2025-08-01T03:00:00Z")])  # August 1 either way in UTC
+    finally:
+        writer.close()
+    assert series(engine, ws.id, "dau", date(2025, 7, 31), date(2025, 8, 1)) == [0, 1]
+    assert_matches_brute_force(engine, ws.id, "UTC", date(2025, 7, 1), date(2025, 9, 10))

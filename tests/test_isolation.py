@@ -1,0 +1,295 @@
+"""Workspace isolation for every endpoint: no key reads or changes another workspace's data.
+
+Workspace A tracks events, purchases and attributes; workspace B's key then calls every
+authenticated operation with A's names and app id. Reads must show nothing of A (while A's own
+key does see its data, so the check is not vacuous) and writes must leave A unchanged. A
+meta-test fails when an operation in the OpenAPI document has no case here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+from starlette.testclient import TestClient
+
+import heron.app  # noqa: F401  (registers every route's OpenAPI entry)
+from conftest import Workspace, auth, make_workspace
+from heron.openapi import document
+
+DAY = "2026-01-05"
+WHEN = f"{DAY}T10:00:00Z"
+SERIES = {"length": "3", "ending_at": "2026-01-06T00:00:00Z"}
+
+
+@dataclass
+class Case:
+    """One operation called with workspace B's key."""
+
+    method: str
+    path: str
+    params: dict[str, str] = field(default_factory=dict)
+    body: dict[str, Any] | None = None
+    # checks B's response (and may use A's response to the same request, for reads)
+    check: Callable[[Any, Any], None] = lambda b, a: None
+    compare_with_a: bool = False
+
+
+def _names(key: str) -> Callable[[Any], list[str]]:
+    """Extract the names listed under `key`."""
+    return lambda r: [item["name"] if isinstance(item, dict) else item for item in r.json()[key]]
+
+
+def _lists_nothing_of_a(key: str, marker: str) -> Callable[[Any, Any], None]:
+    """B's listing lacks A's name; A's listing has it."""
+
+    def check(b: Any, a: Any) -> None:
+        assert b.status_code == 200, b.text
+        assert marker not in _names(key)(b)
+        assert marker in _names(key)(a)
+
+    return check
+
+
+def _series_empty_for_b(value: str) -> Callable[[Any, Any], None]:
+    """B's series is all zeros; A's has counts."""
+
+    def check(b: Any, a: Any) -> None:
+        assert b.status_code == 200, b.text
+        assert [point[value] for point in b.json()["data"]] == [0] * 3
+        assert a.status_code == 200, a.text
+        assert any(point[value] for point in a.json()["data"])
+
+    return check
+
+
+def _status(code: int) -> Callable[[Any, Any], None]:
+    """B's call answers with `code`."""
+
+    def check(b: Any, _a: Any) -> None:
+        assert b.status_code == code, b.text
+
+    return check
+
+
+def _cases(a: Workspace) -> list[Case]:
+    """Every authenticated operation, with A's identifiers."""
+    cases = [
+        Case("GET", "/events", check=_lists_nothing_of_a("events", "a_event"), compare_with_a=True),
+        Case(
+            "GET",
+            "/events/list",
+            check=_lists_nothing_of_a("events", "a_event"),
+            compare_with_a=True,
+        ),
+        Case(
+            "GET",
+            "/custom_attributes",
+            check=_lists_nothing_of_a("custom_attributes", "a_attr"),
+            compare_with_a=True,
+        ),
+        Case(
+            "GET",
+            "/purchases/product_list",
+            check=_lists_nothing_of_a("products", "a_product"),
+            compare_with_a=True,
+        ),
+        Case(
+            "GET",
+            "/events/data_series",
+            {"event": "a_event", **SERIES},
+            check=_series_empty_for_b("count"),
+            compare_with_a=True,
+        ),
+        Case(
+            "GET",
+            "/purchases/quantity_series",
+            {"product": "a_product", **SERIES},
+            check=_series_empty_for_b("purchase_quantity"),
+            compare_with_a=True,
+        ),
+        Case(
+            "GET",
+            "/purchases/revenue_series",
+            {"product": "a_product", **SERIES},
+            check=_series_empty_for_b("revenue"),
+            compare_with_a=True,
+        ),
+        Case(
+            "GET",
+            "/kpi/dau/data_series",
+            SERIES,
+            check=_series_empty_for_b("dau"),
+            compare_with_a=True,
+        ),
+        Case(
+            "GET",
+            "/kpi/mau/data_series",
+            SERIES,
+            check=_series_empty_for_b("mau"),
+            compare_with_a=True,
+        ),
+        Case(
+            "GET",
+            "/kpi/new_users/data_series",
+            {"length": "3"},
+            check=_series_empty_for_b("new_users"),
+            compare_with_a=True,
+        ),
+        Case(
+            "GET",
+            "/heron/v1/workspace",
+            check=lambda b, a: (b.json() != a.json()) or pytest.fail("same workspace"),
+            compare_with_a=True,
+        ),
+        Case("PUT", "/heron/v1/workspace", body={"time_zone": "Asia/Tokyo"}, check=_status(200)),
+        Case(
+            "POST",
+            "/users/track",
+            body={
+                "events": [
+                    {
+                        "external_id": "a_user",
+                        "name": "a_event",
+                        "time": WHEN,
+                        "app_id": a.app_id,
+                        "_update_existing_only": True,
+                    }
+                ]
+            },
+            check=lambda b, _a: (
+                (b.status_code == 201 and b.json()["events_processed"] == 0) or pytest.fail(b.text)
+            ),
+        ),
+    ]
+    # app_id of another workspace is refused by every analytics endpoint
+    for path in (
+        "/events/data_series",
+        "/purchases/quantity_series",
+        "/purchases/revenue_series",
+        "/kpi/dau/data_series",
+        "/kpi/mau/data_series",
+        "/kpi/new_users/data_series",
+    ):
+        params = {"length": "3", "app_id": a.app_id}
+        if path == "/events/data_series":
+            params["event"] = "a_event"
+        cases.append(Case("GET", path, params, check=_status(400)))
+    for kind, name, listed in (
+        ("events", "a_event", "events"),
+        ("custom_attributes", "a_attr", "custom_attributes"),
+        ("products", "a_product", "products"),
+    ):
+        base = f"/heron/v1/{kind}"
+        cases += [
+            Case("GET", base, check=_lists_nothing_of_a(listed, name), compare_with_a=True),
+            Case("GET", f"{base}/details", {"name": name}, check=_status(404)),
+            Case(
+                "POST",
+                f"{base}/update",
+                body={"name": name, "description": "B was here"},
+                check=_status(404),
+            ),
+            Case("POST", f"{base}/blocklist", body={"names": [name]}, check=_status(404)),
+            Case("POST", f"{base}/unblock", body={"names": [name]}, check=_status(404)),
+        ]
+        if kind != "products":
+            cases += [
+                Case("POST", f"{base}/trash", body={"names": [name]}, check=_status(404)),
+                Case("POST", f"{base}/restore", body={"names": [name]}, check=_status(404)),
+            ]
+    # last: creating the same name in B makes B's own entry and never touches A's
+    cases += [
+        Case(
+            "POST",
+            f"/heron/v1/{kind}",
+            body={"name": name, "description": "B's own"},
+            check=_status(201),
+        )
+        for kind, name in (
+            ("events", "a_event"),
+            ("custom_attributes", "a_attr"),
+            ("products", "a_product"),
+        )
+    ]
+    return cases
+
+
+@pytest.fixture
+def two_workspaces(
+    client: TestClient, engine: Engine, workspace: Workspace
+) -> tuple[Workspace, Workspace]:
+    """Workspace A with tracked data, and an empty workspace B."""
+    body = {
+        "attributes": [{"external_id": "a_user", "a_attr": 1}],
+        "events": [
+            {"external_id": "a_user", "name": "a_event", "time": WHEN, "app_id": workspace.app_id}
+        ],
+        "purchases": [
+            {
+                "external_id": "a_user",
+                "product_id": "a_product",
+                "currency": "USD",
+                "price": 2.5,
+                "time": WHEN,
+                "app_id": workspace.app_id,
+            }
+        ],
+    }
+    response = client.post("/users/track", content=json.dumps(body), headers=auth(workspace.key))
+    assert response.json() == {
+        "message": "success",
+        "attributes_processed": 1,
+        "events_processed": 1,
+        "purchases_processed": 1,
+    }
+    return workspace, make_workspace(engine, "b")
+
+
+def _call(client: TestClient, key: str, case: Case) -> Any:
+    """Send one case with a key."""
+    return client.request(
+        case.method,
+        case.path,
+        params=case.params,
+        content=None if case.body is None else json.dumps(case.body),
+        headers=auth(key),
+    )
+
+
+def test_no_workspace_sees_or_changes_another(
+    client: TestClient, two_workspaces: tuple[Workspace, Workspace]
+) -> None:
+    a, b = two_workspaces
+    snapshot_before = _call(
+        client, a.key, Case("GET", "/heron/v1/events/details", {"name": "a_event"})
+    ).json()
+    failures = []
+    for case in _cases(a):
+        b_response = _call(client, b.key, case)
+        a_response = _call(client, a.key, case) if case.compare_with_a else None
+        try:
+            case.check(b_response, a_response)
+        except (AssertionError, pytest.fail.Exception) as exc:
+            failures.append(f"{case.method} {case.path} {case.params}: {exc}")
+    assert not failures, "\n".join(failures)
+    # A is untouched: same catalog entry, still Active, and its zone is still UTC
+    after = _call(client, a.key, Case("GET", "/heron/v1/events/details", {"name": "a_event"}))
+    assert after.json() == snapshot_before
+    zone = _call(client, a.key, Case("GET", "/heron/v1/workspace")).json()
+    assert "UTC" in json.dumps(zone)
+
+
+def test_every_authenticated_operation_has_an_isolation_case(workspace: Workspace) -> None:
+    documented = {
+        (method.upper(), path)
+        for path, operations in document()["paths"].items()
+        for method, operation in operations.items()
+        if operation.get("x-heron-permission")
+    }
+    covered = {(case.method, case.path) for case in _cases(workspace)}
+    assert documented - covered == set(), "operations without an isolation case"
