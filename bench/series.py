@@ -260,7 +260,10 @@ def run_size(args: argparse.Namespace, events: int, kind: str) -> SizeRun:
         f"popular day series total {day_all.points_total:,} vs raw rows {expected:,}: {verdict}"
     )
     if kind == "sqlite":
-        prefill.remove_sqlite(Path(url.removeprefix("sqlite:///")))
+        copy = Path(url.removeprefix("sqlite:///"))
+        prefill.remove_sqlite(copy)
+        for lock in (".writelock", ".purgelock"):  # heron's lock files next to the database
+            copy.with_name(copy.name + lock).unlink(missing_ok=True)
     else:
         prefill.drop_postgres(args.pg_url, name)
     return run

@@ -6,6 +6,7 @@ import json
 import random
 import threading
 from collections import defaultdict
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -21,6 +22,9 @@ from heron.analytics.buckets import hour_bucket, zone
 from heron.analytics.compaction import compact_all
 from heron.analytics.rebuild import offset_periods, set_time_zone
 from heron.cli import main
+from heron.ingest.batch import TrackBatch
+from heron.ingest.events import validate_event
+from heron.ingest.trackstore import TrackStore
 from heron.store.engine import WRITE_OPTION
 from heron.store.schema import (
     ALL_APPS,
@@ -413,3 +417,28 @@ def test_cli_errors(database_url: str, engine: Engine, args: list[str], message:
     )
     assert result.exit_code == 1
     assert message in result.stderr
+
+
+def test_a_batch_authenticated_before_a_zone_change_uses_the_committed_zone(
+    engine: Engine,
+) -> None:
+    """Regression: a request carrying the zone cached at authentication wrote old-zone buckets."""
+    kolkata = make_workspace(engine, "kolkata", "Asia/Kolkata")  # +05:30: hours start at :30Z
+    when = datetime(2026, 1, 5, 10, 45, tzinfo=UTC)
+    when_ms = int(when.timestamp() * 1000)
+    record = validate_event(
+        {"external_id": "u", "name": "e", "time": when.isoformat()}, when_ms, {}
+    )
+    assert not isinstance(record, str)
+    stale = TrackBatch(kolkata.id, "UTC", when_ms, events=[(0, record)])
+    store = TrackStore(engine.dialect.name)
+    with engine.connect() as conn:
+        conn.execution_options(**{WRITE_OPTION: True})
+        with conn.begin():
+            store.apply(conn, [stale])
+        store.commit_pending()
+        with conn.begin():
+            compact_all(conn)
+    with engine.connect() as conn:
+        hours = conn.execute(select(event_rollups_hourly.c.hour).distinct()).scalars().all()
+    assert hours == [int(datetime(2026, 1, 5, 10, 30, tzinfo=UTC).timestamp())]

@@ -615,3 +615,15 @@ def test_over_long_alias_and_email_identifiers_are_object_errors(
     response = track(client, workspace.key, body)
     assert response.json()["events_processed"] == 0
     assert [e["index"] for e in response.json()["errors"]] == [0, 1]
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:30:00Z", "9999-12-31T23:30:00-05:00"])
+def test_events_at_the_edges_of_time_in_a_zoned_workspace(
+    client: TestClient, engine: Engine, when: str
+) -> None:
+    # Regression: the local-hour bucket overflowed Python's datetime range in non-UTC zones and
+    # failed the whole commit group (503).
+    zoned = make_workspace(engine, "zoned", "America/New_York")
+    response = track(client, zoned.key, {"events": [event(time=when), event()]})
+    assert response.status_code == 201, response.text
+    assert response.json() == {"message": "success", "events_processed": 2}

@@ -21,12 +21,19 @@ def zone(name: str) -> ZoneInfo | None:
     return ZoneInfo(name)
 
 
+# Instants whose local time would fall outside Python's datetime range (years 1..9999) take
+# the offset of a moment two days inside it: no zone changes its offset in those years.
+_FIRST_SAFE_SECOND = -62135596800 + 2 * 86400  # 0001-01-03T00:00:00Z
+_LAST_SAFE_SECOND = 253402300799 - 2 * 86400  # 9999-12-29T23:59:59Z
+
+
 def hour_bucket(time_ms: int, tz: ZoneInfo | None) -> int:
     """Epoch seconds of the start of the local hour that contains `time_ms`."""
     seconds = time_ms // 1000
     if tz is None:
         return seconds - seconds % 3600
-    offset = datetime.fromtimestamp(seconds, tz).utcoffset()
+    probe = min(max(seconds, _FIRST_SAFE_SECOND), _LAST_SAFE_SECOND)
+    offset = datetime.fromtimestamp(probe, tz).utcoffset()
     shift = int(offset.total_seconds()) if offset is not None else 0
     local = seconds + shift
     return local - local % 3600 - shift

@@ -176,6 +176,7 @@ class TrackStore:
         assert raw is not None
         cur = raw.cursor()
         try:
+            self._current_time_zones(cur, batches)
             self._prefetch_external_ids(cur, batches)
             outcomes = [self._apply_batch(cur, batch) for batch in batches]
             self._flush_profiles(cur)
@@ -187,6 +188,27 @@ class TrackStore:
         finally:
             cur.close()
         return outcomes
+
+    def _current_time_zones(self, cur: Any, batches: Sequence[TrackBatch]) -> None:
+        """Bucket by each workspace's zone as committed now, not as cached at authentication.
+
+        A zone change rebuilds the workspace's rollups in one transaction; reading the zone
+        inside the group's transaction (row-locked on PostgreSQL, where the change holds the row
+        until it commits) keeps a request authenticated before the change from writing buckets
+        of the old zone after the rebuild.
+        """
+        ids = sorted({batch.workspace_id for batch in batches})
+        lock = " FOR SHARE" if self._postgres else ""
+        cur.execute(
+            self._sql(
+                f"SELECT id, time_zone FROM workspaces WHERE id IN ({','.join('?' * len(ids))})"
+                f"{lock}"
+            ),
+            ids,
+        )
+        zones = dict(cur.fetchall())
+        for batch in batches:
+            batch.time_zone = zones.get(batch.workspace_id, batch.time_zone)
 
     def _apply_batch(self, cur: Any, batch: TrackBatch) -> TrackOutcome:
         """Resolve users and queue rows for one request, in Braze's order."""
