@@ -1,8 +1,9 @@
 """Every table heron keeps, as SQLAlchemy Core metadata (the single source for migrations).
 
 Times are UTC epoch milliseconds (`*_ms`) or, for rollup buckets, epoch seconds of the bucket
-start. Raw event and purchase tables keep only their integer key so that appends stay cheap at
-any size; series are read from the hourly rollups written in the same transaction.
+start. Raw event and purchase tables carry one secondary index, (user_id, time_ms), for one
+user's history (heron.users.history); series are read from the hourly rollups written in the
+same transaction, never from the raw rows.
 """
 
 from __future__ import annotations
@@ -193,6 +194,8 @@ events = Table(
     Column("app_id", Integer, nullable=True),  # apps.id
     Column("time_ms", BigInteger, nullable=False),
     Column("properties", Text, nullable=True),
+    # one user's history (exports, merges, deletes, segments, conversions): heron.users.history
+    Index("ix_events_user_time", "user_id", "time_ms"),
 )
 
 purchases = Table(
@@ -208,6 +211,7 @@ purchases = Table(
     Column("quantity", Integer, nullable=False),
     Column("time_ms", BigInteger, nullable=False),
     Column("properties", Text, nullable=True),
+    Index("ix_purchases_user_time", "user_id", "time_ms"),
 )
 
 # Rollups live in two tables of the same shape: ingest adds to the small `*_recent` table (a
