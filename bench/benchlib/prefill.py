@@ -32,7 +32,15 @@ ROLLED_ALL_APPS_SQL = (
     "SELECT coalesce(sum(count), 0) FROM (SELECT count FROM event_rollups_hourly "
     "WHERE app_id = 0 UNION ALL SELECT count FROM event_rollups_recent WHERE app_id = 0) AS t"
 )
-_COPIED_TABLES = ("apps", "users", "custom_events", "events", "event_rollups_hourly")
+_COPIED_TABLES = (
+    "apps",
+    "users",
+    "custom_events",
+    "events",
+    "event_rollups_hourly",
+    "user_history",
+    "user_history_state",
+)
 
 Log = Callable[[str], None]
 
@@ -216,6 +224,11 @@ def _build_sqlite(path: Path, events: int, log: Log) -> tuple[str, dict[str, Any
         log(
             f"  rollups ({rollup_rows:,} rows), first/last seen: {time.perf_counter() - step:.1f} s"
         )
+        step = time.perf_counter()
+        conn.execute("BEGIN")
+        _fill_user_history(conn)
+        conn.execute("COMMIT")
+        log(f"  user history index: {time.perf_counter() - step:.1f} s")
         max_id = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchall()[0][0]
     finally:
         conn.close()
@@ -302,6 +315,19 @@ def _fill_events(
         )
         conn.executemany(insert, rows)
         yield base + count
+
+
+def _fill_user_history(conn: sqlite3.Connection) -> None:
+    """Index every prefilled event by user, as heron's indexer would have by now."""
+    conn.execute(
+        "INSERT INTO user_history (user_id, kind, time_ms, row_id, item_id) "
+        "SELECT user_id, 1, time_ms, id, event_id FROM events ORDER BY user_id, time_ms, id"
+    )
+    conn.execute(
+        "UPDATE user_history_state SET indexed_upto = (SELECT coalesce(max(id), 0) FROM events), "
+        "pass_upto = (SELECT coalesce(max(id), 0) FROM events), passed_at_ms = ? WHERE kind = 1",
+        (_now_ms(),),
+    )
 
 
 def _fill_rollups(conn: sqlite3.Connection) -> int:
@@ -456,6 +482,8 @@ def _copy_into_postgres(source: Path, conninfo: str, log: Log) -> None:
                     sql.Identifier(table), column_list
                 )
                 select = f"SELECT {', '.join(cols)} FROM {table}"
+                # tables the migrations seed (user_history_state) take the prefill's rows
+                pg.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
                 with pg.cursor() as cur, cur.copy(copy_sql) as copy:
                     reader = lite.execute(select)
                     while batch := reader.fetchmany(10_000):

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
 
-from conftest import Workspace, auth
-from heron.store.schema import users
-from heron.users import history
+from conftest import BACKEND, Workspace, auth
+from heron.ingest import writer
+from heron.store.schema import (
+    HISTORY_EVENT,
+    HISTORY_PURCHASE,
+    custom_events,
+    events,
+    user_history,
+    users,
+)
+from heron.users import history, history_index
 
 T0 = "2026-03-01T10:00:00Z"
 T1 = "2026-03-02T10:00:00Z"
@@ -81,3 +92,167 @@ def test_summaries_and_times_per_user(
         ]
         # another workspace's ids never match
         assert history.event_summaries(conn, workspace.id + 1000, [a, b]) == []
+
+
+# -- the index behind ingest (heron.users.history_index) --------------------------------------
+
+
+@pytest.fixture
+def quiet_writer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the server's writer from indexing, so a test can step the indexer itself."""
+    monkeypatch.setattr(writer, "HISTORY_IDLE_INTERVAL_SECONDS", 3600.0)
+
+
+def _state(engine: Engine, kind: int = HISTORY_EVENT) -> history_index.State:
+    """The indexer's state for one kind."""
+    with engine.connect() as conn:
+        return history_index.read_state(conn, kind)
+
+
+def _snapshot(engine: Engine, ws: int, uids: list[int]) -> tuple[Any, ...]:
+    """Everything the readers answer for the users."""
+    with engine.connect() as conn:
+        return (
+            history.event_rows(conn, ws, uids),
+            history.purchase_times(conn, ws, uids),
+            history.event_summaries(conn, ws, uids),
+            history.purchase_summaries(conn, ws, uids, since_ms=MS0 + 1),
+        )
+
+
+def _many(client: TestClient, ws: Workspace, users: int, per_user: int) -> None:
+    """Events and purchases for users u0.. spread over two days."""
+    events = [
+        {"external_id": f"u{u}", "name": f"e{i % 3}", "time": (T0, T1)[i % 2]}
+        for u in range(users)
+        for i in range(per_user)
+    ]
+    purchases = [
+        {"external_id": f"u{u}", "product_id": "p", "currency": "USD", "price": 1, "time": T1}
+        for u in range(users)
+    ]
+    for start in range(0, len(events), 75):
+        _track(client, ws, {"events": events[start : start + 75]})
+    _track(client, ws, {"purchases": purchases})
+
+
+def test_readers_agree_before_during_and_after_a_pass(
+    quiet_writer: None,
+    client: TestClient,
+    engine: Engine,
+    workspace: Workspace,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same answers from the raw tail, a half-done pass, and the finished index."""
+    monkeypatch.setattr(history_index, "CHUNK_ROWS", 7)  # many user ranges per pass
+    _many(client, workspace, users=12, per_user=5)
+    uids = [_uid(engine, f"u{u}") for u in range(12)]
+    expected = _snapshot(engine, workspace.id, uids)
+    assert len(expected[0]) == 60 and len(expected[1]) == 12
+    steps = 0
+    with engine.connect() as conn:
+        while history_index.index_step(conn, force=True):
+            steps += 1
+            assert _snapshot(engine, workspace.id, uids) == expected
+    assert steps > 3  # the pass really went range by range
+    state = _state(engine)
+    assert not state.in_pass and state.indexed_upto >= max(r.row_id for r in expected[0])
+    with engine.connect() as conn:
+        indexed = conn.execute(select(func.count()).select_from(user_history)).scalar()
+    assert indexed == 72
+    assert _snapshot(engine, workspace.id, uids) == expected
+
+
+def test_merge_and_delete_keep_index_and_raw_rows_together(
+    quiet_writer: None,
+    client: TestClient,
+    engine: Engine,
+    workspace: Workspace,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """reassign_user / delete_user_rows at every indexer stage leave no stale or lost row."""
+    monkeypatch.setattr(history_index, "CHUNK_ROWS", 5)
+    _many(client, workspace, users=6, per_user=4)
+    uids = [_uid(engine, f"u{u}") for u in range(6)]
+    with engine.connect() as conn:
+        history_index.index_step(conn, force=True)  # opens a pass
+        history_index.index_step(conn, force=True)  # indexes the first user range only
+        assert history_index.read_state(conn, HISTORY_EVENT).in_pass
+    with engine.begin() as conn:
+        # the last user's range is not indexed yet; the first user's is
+        history.reassign_user(conn, workspace.id, uids[5], uids[0])
+        history.reassign_user(conn, workspace.id, uids[1], uids[4])
+        assert history.delete_user_rows(conn, workspace.id, [uids[2]]) == 5
+    history_index.catch_up(engine)
+    with engine.connect() as conn:
+        counts = {
+            s.user_id: s.count
+            for s in history.event_summaries(conn, workspace.id, uids)
+            if s.name == "e0"
+        }
+        per_user = {u: len(history.event_rows(conn, workspace.id, [u])) for u in uids}
+        indexed = dict(
+            conn.execute(
+                select(user_history.c.user_id, func.count())
+                .where(user_history.c.kind == HISTORY_EVENT)
+                .group_by(user_history.c.user_id)
+            ).all()
+        )
+        raw = dict(
+            conn.execute(select(events.c.user_id, func.count()).group_by(events.c.user_id)).all()
+        )
+    assert per_user == {uids[0]: 8, uids[1]: 0, uids[2]: 0, uids[3]: 4, uids[4]: 8, uids[5]: 0}
+    assert indexed == raw == {u: n for u, n in per_user.items() if n}
+    assert counts[uids[0]] == 4  # e0 and e1 alternate: 2 of each user's 4 events, merged
+
+
+def test_writer_indexes_in_the_background(
+    client: TestClient, engine: Engine, workspace: Workspace
+) -> None:
+    """A running server indexes new rows by itself within a few seconds."""
+    _many(client, workspace, users=3, per_user=2)
+    deadline = time.monotonic() + 15
+    while _state(engine).indexed_upto < 6 or _state(engine, HISTORY_PURCHASE).indexed_upto < 3:
+        assert time.monotonic() < deadline, _state(engine)
+        time.sleep(0.1)
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="sequence order vs commit order: PostgreSQL")
+def test_pass_waits_for_uncommitted_appends(engine: Engine, workspace: Workspace) -> None:
+    """A row id allocated by a transaction still open is never skipped by the index."""
+    with engine.begin() as conn:
+        uid = conn.execute(
+            users.insert().values(
+                workspace_id=workspace.id,
+                braze_id="b1",
+                external_id="x",
+                created_at_ms=MS0,
+                updated_at_ms=MS0,
+            )
+        ).inserted_primary_key[0]
+        event_id = conn.execute(
+            custom_events.insert().values(workspace_id=workspace.id, name="e", created_at_ms=MS0)
+        ).inserted_primary_key[0]
+    row = {"workspace_id": workspace.id, "user_id": uid, "event_id": event_id, "time_ms": MS0}
+    slow = engine.connect()
+    slow_tx = slow.begin()
+    history_index.hold_append_lock(slow)
+    slow.execute(events.insert().values(**row))  # gets the lower id, commits last
+    with engine.begin() as conn:
+        history_index.hold_append_lock(conn)
+        conn.execute(events.insert().values(**row))
+    done = threading.Event()
+
+    def index() -> None:
+        history_index.catch_up(engine)
+        done.set()
+
+    worker = threading.Thread(target=index)
+    worker.start()
+    assert not done.wait(0.5)  # the pass may not read its bound while an append is open
+    slow_tx.commit()
+    slow.close()
+    worker.join(10)
+    assert done.is_set()
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(user_history)).scalar() == 2

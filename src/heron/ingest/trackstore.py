@@ -23,6 +23,7 @@ from heron.analytics.kpi import KpiRecorder
 from heron.ingest.batch import TrackBatch, TrackOutcome
 from heron.ingest.records import AttributeRecord, ObjectError, UserRef
 from heron.store.schema import ALL_APPS, ALL_PRODUCTS
+from heron.users.history_index import APPEND_LOCK_KEY
 from heron.users.profile import apply_attributes
 
 USER_NOT_FOUND = "no user matches the identifier and '_update_existing_only' is true"
@@ -176,6 +177,8 @@ class TrackStore:
         assert raw is not None
         cur = raw.cursor()
         try:
+            if self._postgres:  # raw-row appends vs. the history indexer's upper bound
+                cur.execute("SELECT pg_advisory_xact_lock_shared(%s)", (APPEND_LOCK_KEY,))
             self._current_time_zones(cur, batches)
             self._prefetch_external_ids(cur, batches)
             outcomes = [self._apply_batch(cur, batch) for batch in batches]

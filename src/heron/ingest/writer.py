@@ -22,11 +22,15 @@ from heron.ingest.batch import TrackBatch, TrackOutcome
 from heron.ingest.trackstore import TrackStore
 from heron.store.engine import WRITE_OPTION
 from heron.store.writelock import WriteLock
+from heron.users.history_index import index_step
 
 log = logging.getLogger("heron.writer")
 
 # How often the writer folds closed hours of the recent rollups into the hourly tables.
 COMPACTION_INTERVAL_SECONDS = 60.0
+# user-history indexing: the next user range soon while a pass runs, else a check per second
+HISTORY_BUSY_INTERVAL_SECONDS = 0.05
+HISTORY_IDLE_INTERVAL_SECONDS = 1.0
 
 
 class StorageUnavailable(Exception):
@@ -56,6 +60,10 @@ def _deliver(pending: _Pending, outcome: TrackOutcome | BaseException) -> None:
     pending.loop.call_soon_threadsafe(resolve)
 
 
+# what the writer loop sees when nothing was queued for a while (time for background work)
+_IDLE = _Pending.__new__(_Pending)
+
+
 class GroupCommitWriter:
     """Owns the write connection; `submit` from any event loop, `start`/`stop` around serving."""
 
@@ -76,6 +84,7 @@ class GroupCommitWriter:
         self.groups_committed = 0
         self.requests_committed = 0
         self._next_compaction = time.monotonic() + COMPACTION_INTERVAL_SECONDS
+        self._next_history = time.monotonic() + HISTORY_IDLE_INTERVAL_SECONDS
 
     def start(self) -> None:
         """Start the writer thread."""
@@ -107,17 +116,34 @@ class GroupCommitWriter:
                 conn.execution_options(**{WRITE_OPTION: True})
                 stopping = False
                 while not stopping:
-                    first = self._queue.get()
+                    try:
+                        wait = self._next_history - time.monotonic()
+                        first = self._queue.get(timeout=min(max(wait, 0.001), 1.0))
+                    except queue.Empty:
+                        first = _IDLE
                     if first is None:
                         break
                     with lock.held():
-                        # Drain only once the lock is ours: what queued meanwhile joins in.
-                        group, stopping = self._drain(first)
-                        self._commit(conn, group)
+                        if first is not _IDLE:
+                            # Drain only once the lock is ours: what queued meanwhile joins in.
+                            group, stopping = self._drain(first)
+                            self._commit(conn, group)
                         if time.monotonic() >= self._next_compaction:
                             self._compact(conn)
+                        if time.monotonic() >= self._next_history:
+                            self._index_history(conn)
         finally:
             lock.close()
+
+    def _index_history(self, conn: Connection) -> None:
+        """Index one user range of raw rows by user (heron.users.history_index), if due."""
+        try:
+            worked = index_step(conn)
+        except Exception:
+            log.exception("user history indexing failed; it will be retried")
+            worked = False
+        busy = HISTORY_BUSY_INTERVAL_SECONDS if worked else HISTORY_IDLE_INTERVAL_SECONDS
+        self._next_history = time.monotonic() + busy
 
     def _compact(self, conn: Connection) -> None:
         """Fold rollup hours older than KEEP_RECENT_SECONDS into the hourly tables."""

@@ -1,8 +1,11 @@
 """One user's stored events and purchases: the single place that reads raw rows by user.
 
 Exports, merges, deletes, segment evaluation and campaign conversions all ask "what did these
-users do, and when"; they ask it here so that the storage behind the answer (today the
-`(user_id, time_ms)` indexes of the raw tables) can change without touching them.
+users do, and when"; they ask here. The answer is the `user_history` index (built behind
+ingest by heron.users.history_index) plus the raw rows past its `indexed_upto` mark, which are
+scanned by id range and de-duplicated against the index, so readers always see every
+committed row whatever the indexer's progress. Merges and deletes change raw rows and the
+index together, through `reassign_user` and `delete_user_rows`.
 """
 
 from __future__ import annotations
@@ -10,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.elements import ColumnElement
 
-from heron.store.schema import custom_events, events, products, purchases
+from heron.store.schema import HISTORY_EVENT, HISTORY_PURCHASE
+from heron.users.history_index import SOURCES, Source, read_state
 
 _CHUNK = 500  # ids per IN (...) list: well under every driver's parameter limit
 
@@ -43,23 +46,155 @@ class PurchaseSummary:
     last_ms: int
 
 
-def _chunks(user_ids: Iterable[int]) -> Iterable[list[int]]:
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    """One raw event or purchase of a user: what (item), when, and which raw row."""
+
+    user_id: int
+    item_id: int
+    time_ms: int
+    row_id: int
+
+
+def _chunks(values: Iterable[int]) -> Iterable[list[int]]:
     """Split ids into IN-list sized chunks, in ascending order."""
-    ordered = sorted(set(user_ids))
+    ordered = sorted(set(values))
     for start in range(0, len(ordered), _CHUNK):
         yield ordered[start : start + _CHUNK]
 
 
-def _window(
-    column: ColumnElement[int], since_ms: int | None, until_ms: int | None
-) -> list[ColumnElement[bool]]:
-    """Conditions for `since_ms <= column < until_ms` (either side optional)."""
-    conditions: list[ColumnElement[bool]] = []
+def _marks(prefix: str, values: Sequence[int]) -> tuple[str, dict[str, int]]:
+    """Named placeholders for an IN list, and their parameters."""
+    params = {f"{prefix}{i}": value for i, value in enumerate(values)}
+    return ",".join(f":{name}" for name in params), params
+
+
+def _window(column: str, since_ms: int | None, until_ms: int | None) -> str:
+    """SQL for `since_ms <= column < until_ms` (either side optional), with :since / :until."""
+    sql = ""
     if since_ms is not None:
-        conditions.append(column >= since_ms)
+        sql += f" AND {column} >= :since"
     if until_ms is not None:
-        conditions.append(column < until_ms)
-    return conditions
+        sql += f" AND {column} < :until"
+    return sql
+
+
+def _workspace_users(conn: Connection, workspace_id: int, user_ids: Iterable[int]) -> list[int]:
+    """The given ids that are users of the workspace (others never match)."""
+    found: list[int] = []
+    for chunk in _chunks(user_ids):
+        marks, params = _marks("u", chunk)
+        found.extend(
+            int(uid)
+            for (uid,) in conn.execute(
+                text(f"SELECT id FROM users WHERE workspace_id = :ws AND id IN ({marks})"),
+                {"ws": workspace_id, **params},
+            )
+        )
+    return found
+
+
+def _rows(
+    conn: Connection,
+    source: Source,
+    user_ids: list[int],
+    since_ms: int | None,
+    until_ms: int | None,
+    item_ids: Sequence[int] | None,
+) -> list[HistoryRow]:
+    """Indexed rows plus the unindexed tail for users already checked to be in a workspace."""
+    if not user_ids:
+        return []
+    indexed_upto = read_state(conn, source.kind).indexed_upto
+    by_row: dict[int, HistoryRow] = {}
+    times = {"since": since_ms, "until": until_ms}
+    items_sql = ""
+    items: dict[str, int] = {}
+    if item_ids is not None:
+        if not item_ids:
+            return []
+        items_marks, items = _marks("i", sorted(set(item_ids)))
+        items_sql = f" AND {{item}} IN ({items_marks})"
+    for chunk in _chunks(user_ids):
+        marks, params = _marks("u", chunk)
+        params.update(items)
+        params.update({k: v for k, v in times.items() if v is not None})
+        indexed = conn.execute(
+            text(
+                "SELECT user_id, item_id, time_ms, row_id FROM user_history "
+                f"WHERE user_id IN ({marks}) AND kind = {source.kind}"
+                + _window("time_ms", since_ms, until_ms)
+                + items_sql.format(item="item_id")
+            ),
+            params,
+        )
+        tail = conn.execute(
+            text(
+                f"SELECT user_id, {source.item_column}, time_ms, id FROM {source.table} "
+                f"WHERE id > :after AND user_id IN ({marks})"
+                + _window("time_ms", since_ms, until_ms)
+                + items_sql.format(item=source.item_column)
+            ),
+            {"after": indexed_upto, **params},
+        )
+        for result in (indexed, tail):
+            for uid, item, when, row in result:
+                by_row[int(row)] = HistoryRow(int(uid), int(item), int(when), int(row))
+    return sorted(by_row.values(), key=lambda r: (r.user_id, r.time_ms, r.row_id))
+
+
+def event_rows(
+    conn: Connection,
+    workspace_id: int,
+    user_ids: Iterable[int],
+    *,
+    event_ids: Sequence[int] | None = None,
+    since_ms: int | None = None,
+    until_ms: int | None = None,
+) -> list[HistoryRow]:
+    """Every raw event of the users (item_id = custom_events.id), by user, time, row."""
+    users = _workspace_users(conn, workspace_id, user_ids)
+    return _rows(conn, SOURCES[0], users, since_ms, until_ms, event_ids)
+
+
+def purchase_rows(
+    conn: Connection,
+    workspace_id: int,
+    user_ids: Iterable[int],
+    *,
+    product_ids: Sequence[int] | None = None,
+    since_ms: int | None = None,
+    until_ms: int | None = None,
+) -> list[HistoryRow]:
+    """Every raw purchase of the users (item_id = products.id), by user, time, row."""
+    users = _workspace_users(conn, workspace_id, user_ids)
+    return _rows(conn, SOURCES[1], users, since_ms, until_ms, product_ids)
+
+
+def _names(conn: Connection, table: str, ids: Iterable[int]) -> dict[int, str]:
+    """Catalog names by id."""
+    names: dict[int, str] = {}
+    for chunk in _chunks(ids):
+        marks, params = _marks("n", chunk)
+        for item, name in conn.execute(
+            text(f"SELECT id, name FROM {table} WHERE id IN ({marks})"), params
+        ):
+            names[int(item)] = str(name)
+    return names
+
+
+def _summarize(rows: list[HistoryRow]) -> dict[tuple[int, int], list[int]]:
+    """(user, item) -> [count, first_ms, last_ms]."""
+    found: dict[tuple[int, int], list[int]] = {}
+    for row in rows:
+        entry = found.get((row.user_id, row.item_id))
+        if entry is None:
+            found[(row.user_id, row.item_id)] = [1, row.time_ms, row.time_ms]
+        else:
+            entry[0] += 1
+            entry[1] = min(entry[1], row.time_ms)
+            entry[2] = max(entry[2], row.time_ms)
+    return found
 
 
 def event_summaries(
@@ -71,29 +206,14 @@ def event_summaries(
     until_ms: int | None = None,
 ) -> list[EventSummary]:
     """Per (user, custom event): count, first and last time, within an optional window."""
-    found: list[EventSummary] = []
-    for chunk in _chunks(user_ids):
-        query = (
-            select(
-                events.c.user_id,
-                events.c.event_id,
-                custom_events.c.name,
-                func.count(),
-                func.min(events.c.time_ms),
-                func.max(events.c.time_ms),
-            )
-            .join(custom_events, custom_events.c.id == events.c.event_id)
-            .where(
-                and_(
-                    events.c.workspace_id == workspace_id,
-                    events.c.user_id.in_(chunk),
-                    *_window(events.c.time_ms, since_ms, until_ms),
-                )
-            )
-            .group_by(events.c.user_id, events.c.event_id, custom_events.c.name)
-        )
-        found.extend(EventSummary(*map_row(row)) for row in conn.execute(query))
-    return found
+    found = _summarize(
+        event_rows(conn, workspace_id, user_ids, since_ms=since_ms, until_ms=until_ms)
+    )
+    names = _names(conn, "custom_events", {item for _user, item in found})
+    return [
+        EventSummary(user, item, names[item], *entry)
+        for (user, item), entry in sorted(found.items())
+    ]
 
 
 def purchase_summaries(
@@ -105,29 +225,14 @@ def purchase_summaries(
     until_ms: int | None = None,
 ) -> list[PurchaseSummary]:
     """Per (user, product): purchase count, first and last time, within an optional window."""
-    found: list[PurchaseSummary] = []
-    for chunk in _chunks(user_ids):
-        query = (
-            select(
-                purchases.c.user_id,
-                purchases.c.product_id,
-                products.c.name,
-                func.count(),
-                func.min(purchases.c.time_ms),
-                func.max(purchases.c.time_ms),
-            )
-            .join(products, products.c.id == purchases.c.product_id)
-            .where(
-                and_(
-                    purchases.c.workspace_id == workspace_id,
-                    purchases.c.user_id.in_(chunk),
-                    *_window(purchases.c.time_ms, since_ms, until_ms),
-                )
-            )
-            .group_by(purchases.c.user_id, purchases.c.product_id, products.c.name)
-        )
-        found.extend(PurchaseSummary(*map_row(row)) for row in conn.execute(query))
-    return found
+    found = _summarize(
+        purchase_rows(conn, workspace_id, user_ids, since_ms=since_ms, until_ms=until_ms)
+    )
+    names = _names(conn, "products", {item for _user, item in found})
+    return [
+        PurchaseSummary(user, item, names[item], *entry)
+        for (user, item), entry in sorted(found.items())
+    ]
 
 
 def event_times(
@@ -140,22 +245,10 @@ def event_times(
     until_ms: int | None = None,
 ) -> list[tuple[int, int, int]]:
     """(user_id, event_id, time_ms) of each matching raw event, ordered by user then time."""
-    rows: list[tuple[int, int, int]] = []
-    for chunk in _chunks(user_ids):
-        conditions = [
-            events.c.workspace_id == workspace_id,
-            events.c.user_id.in_(chunk),
-            *_window(events.c.time_ms, since_ms, until_ms),
-        ]
-        if event_ids is not None:
-            conditions.append(events.c.event_id.in_(list(event_ids)))
-        query = (
-            select(events.c.user_id, events.c.event_id, events.c.time_ms)
-            .where(and_(*conditions))
-            .order_by(events.c.user_id, events.c.time_ms)
-        )
-        rows.extend((int(u), int(e), int(t)) for u, e, t in conn.execute(query))
-    return rows
+    rows = event_rows(
+        conn, workspace_id, user_ids, event_ids=event_ids, since_ms=since_ms, until_ms=until_ms
+    )
+    return [(r.user_id, r.item_id, r.time_ms) for r in rows]
 
 
 def purchase_times(
@@ -168,42 +261,106 @@ def purchase_times(
     until_ms: int | None = None,
 ) -> list[tuple[int, int, int, float, int, str]]:
     """(user_id, product_id, time_ms, price, quantity, currency) per raw purchase, by user, time."""
-    rows: list[tuple[int, int, int, float, int, str]] = []
-    for chunk in _chunks(user_ids):
-        conditions = [
-            purchases.c.workspace_id == workspace_id,
-            purchases.c.user_id.in_(chunk),
-            *_window(purchases.c.time_ms, since_ms, until_ms),
-        ]
-        if product_ids is not None:
-            conditions.append(purchases.c.product_id.in_(list(product_ids)))
-        query = (
-            select(
-                purchases.c.user_id,
-                purchases.c.product_id,
-                purchases.c.time_ms,
-                purchases.c.price,
-                purchases.c.quantity,
-                purchases.c.currency,
-            )
-            .where(and_(*conditions))
-            .order_by(purchases.c.user_id, purchases.c.time_ms)
-        )
-        rows.extend(
-            (int(u), int(p), int(t), float(price), int(q), str(c))
-            for u, p, t, price, q, c in conn.execute(query)
-        )
-    return rows
-
-
-def map_row(row: Sequence[object]) -> tuple[int, int, str, int, int, int]:
-    """Normalise a summary row's driver types (PostgreSQL returns Decimal-free ints already)."""
-    user_id, item_id, name, count, first, last = row
-    return (
-        int(user_id),  # type: ignore[call-overload]
-        int(item_id),  # type: ignore[call-overload]
-        str(name),
-        int(count),  # type: ignore[call-overload]
-        int(first),  # type: ignore[call-overload]
-        int(last),  # type: ignore[call-overload]
+    rows = purchase_rows(
+        conn,
+        workspace_id,
+        user_ids,
+        product_ids=product_ids,
+        since_ms=since_ms,
+        until_ms=until_ms,
     )
+    details: dict[int, tuple[float, int, str]] = {}
+    for chunk in _chunks(r.row_id for r in rows):
+        marks, params = _marks("r", chunk)
+        for row_id, price, quantity, currency in conn.execute(
+            text(f"SELECT id, price, quantity, currency FROM purchases WHERE id IN ({marks})"),
+            params,
+        ):
+            details[int(row_id)] = (float(price), int(quantity), str(currency))
+    return [(r.user_id, r.item_id, r.time_ms, *details[r.row_id]) for r in rows]
+
+
+def _pass_upto(conn: Connection, kind: int) -> int:
+    """The upper row id of the pass in progress (or of the last pass)."""
+    return read_state(conn, kind).pass_upto
+
+
+def reassign_user(conn: Connection, workspace_id: int, from_user: int, to_user: int) -> None:
+    """Move every raw event and purchase of one user to another, index included (merges).
+
+    Call inside the write transaction that merges the profiles (SQLite: under the write lock).
+    """
+    for source, rows in (
+        (SOURCES[0], event_rows(conn, workspace_id, [from_user])),
+        (SOURCES[1], purchase_rows(conn, workspace_id, [from_user])),
+    ):
+        upto = _pass_upto(conn, source.kind)
+        for chunk in _chunks(r.row_id for r in rows):
+            marks, params = _marks("r", chunk)
+            conn.execute(
+                text(f"UPDATE {source.table} SET user_id = :to WHERE id IN ({marks})"),
+                {"to": to_user, **params},
+            )
+        conn.execute(
+            text("DELETE FROM user_history WHERE user_id = :user AND kind = :kind"),
+            {"user": from_user, "kind": source.kind},
+        )
+        # Rows a finished chunk already passed would never be indexed again: index them now.
+        moved = [
+            {
+                "user": to_user,
+                "kind": source.kind,
+                "t": r.time_ms,
+                "row": r.row_id,
+                "item": r.item_id,
+            }
+            for r in rows
+            if r.row_id <= upto
+        ]
+        if moved:
+            conn.execute(
+                text(
+                    "INSERT INTO user_history (user_id, kind, time_ms, row_id, item_id) "
+                    "VALUES (:user, :kind, :t, :row, :item) ON CONFLICT DO NOTHING"
+                ),
+                moved,
+            )
+
+
+def delete_user_rows(conn: Connection, workspace_id: int, user_ids: Iterable[int]) -> int:
+    """Delete every raw event and purchase of the users, index included; return rows deleted.
+
+    Call inside the write transaction that deletes the profiles.
+    """
+    users = _workspace_users(conn, workspace_id, user_ids)
+    deleted = 0
+    for source in SOURCES:
+        rows = _rows(conn, source, users, None, None, None)
+        for chunk in _chunks(r.row_id for r in rows):
+            marks, params = _marks("r", chunk)
+            result = conn.execute(text(f"DELETE FROM {source.table} WHERE id IN ({marks})"), params)
+            deleted += result.rowcount
+        for chunk in _chunks(users):
+            marks, params = _marks("u", chunk)
+            conn.execute(
+                text(f"DELETE FROM user_history WHERE kind = :kind AND user_id IN ({marks})"),
+                {"kind": source.kind, **params},
+            )
+    return deleted
+
+
+__all__ = [
+    "HISTORY_EVENT",
+    "HISTORY_PURCHASE",
+    "EventSummary",
+    "HistoryRow",
+    "PurchaseSummary",
+    "delete_user_rows",
+    "event_rows",
+    "event_summaries",
+    "event_times",
+    "purchase_rows",
+    "purchase_summaries",
+    "purchase_times",
+    "reassign_user",
+]
