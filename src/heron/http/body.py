@@ -44,7 +44,12 @@ def decode_json(body: bytes) -> Any:
 
 async def read_json_object(request: Request) -> dict[str, Any]:
     """Read and decode a body that must be a JSON object."""
-    value = decode_json(await read_body(request))
+    return json_object(await read_body(request))
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """Decode a body that must be a JSON object, or raise a 400 saying what it is instead."""
+    value = decode_json(body)
     if not isinstance(value, dict):
         kind = {list: "an array", str: "a string", bool: "a boolean"}.get(type(value), "a number")
         raise bad_request(f"Request body must be a JSON object, not {kind}")

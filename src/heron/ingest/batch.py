@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from heron.ingest.idempotency import IdempotencyKey
 from heron.ingest.records import AttributeRecord, EventRecord, ObjectError, PurchaseRecord
 
 
@@ -17,6 +19,9 @@ class TrackBatch:
     attributes: list[tuple[int, AttributeRecord]] = field(default_factory=list)
     events: list[tuple[int, EventRecord]] = field(default_factory=list)
     purchases: list[tuple[int, PurchaseRecord]] = field(default_factory=list)
+    # `Idempotency-Key`: with it, `render` turns the outcome into the answer stored with the key
+    idempotency: IdempotencyKey | None = None
+    render: Callable[[TrackOutcome], bytes] | None = None
 
     def size(self) -> int:
         """Number of objects, for bounding a commit group."""
@@ -32,3 +37,6 @@ class TrackOutcome:
     """
 
     refused: list[ObjectError] = field(default_factory=list)
+    # the stored answer of an earlier request with the same Idempotency-Key (nothing written)
+    replayed: bytes | None = None
+    key_reused: bool = False  # the key came with a different body: refused, nothing written

@@ -6,21 +6,24 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from heron.catalog import drop_blocklisted
 from heron.http.auth import authenticate
-from heron.http.body import read_json_object
-from heron.http.errors import UNAVAILABLE_MESSAGE, BrazeError, JSONResponse, bad_request
+from heron.http.body import json_object, read_body
+from heron.http.errors import UNAVAILABLE_MESSAGE, BrazeError, bad_request
 from heron.ingest.attributes import validate_attributes
-from heron.ingest.batch import TrackBatch
+from heron.ingest.batch import TrackBatch, TrackOutcome
 from heron.ingest.events import validate_event, validate_purchase
+from heron.ingest.idempotency import HEADER, REUSED_MESSAGE, key_from_header
 from heron.ingest.records import ObjectError
 from heron.ingest.writer import StorageUnavailable
 
 MAX_OBJECTS_PER_ARRAY = 75
+JSON = "application/json"
 ARRAYS: tuple[Literal["attributes", "events", "purchases"], ...] = (
     "attributes",
     "events",
@@ -63,7 +66,9 @@ def _app_ids(*arrays: list[Any] | None) -> set[str]:
 async def users_track(request: Request) -> Response:
     """Braze's `/users/track`: 201 after commit, with counts and non-fatal per-object errors."""
     principal = await authenticate(request, "users.track")
-    sent = _arrays(await read_json_object(request))
+    raw = await read_body(request)
+    sent = _arrays(json_object(raw))
+    idempotency = key_from_header(request.headers.get(HEADER), raw)
     now_ms = int(time.time() * 1000)
     apps = await request.app.state.apps.for_workspace(
         principal.workspace_id, _app_ids(sent.get("events"), sent.get("purchases"))
@@ -87,13 +92,32 @@ async def users_track(request: Request) -> Response:
             else:
                 target.append((index, result))
     errors.extend(await drop_blocklisted(request, batch))  # not stored, reported
-    refused: list[ObjectError] = []
-    if batch.size():
-        try:
-            outcome = await request.app.state.writer.submit(batch)
-        except StorageUnavailable:
-            raise BrazeError(503, UNAVAILABLE_MESSAGE) from None
-        refused = outcome.refused
+
+    def render(outcome: TrackOutcome) -> bytes:
+        """The 201 answer for this request once the writer has refused what it refused."""
+        return msgspec.json.encode(_answer(sent, batch, errors, outcome.refused))
+
+    if not batch.size():
+        return Response(render(TrackOutcome()), status_code=201, media_type=JSON)
+    batch.idempotency = idempotency
+    batch.render = render
+    try:
+        outcome = await request.app.state.writer.submit(batch)
+    except StorageUnavailable:
+        raise BrazeError(503, UNAVAILABLE_MESSAGE) from None
+    if outcome.key_reused:
+        raise BrazeError(409, REUSED_MESSAGE)
+    answer = outcome.replayed if outcome.replayed is not None else render(outcome)
+    return Response(answer, status_code=201, media_type=JSON)
+
+
+def _answer(
+    sent: dict[str, list[Any]],
+    batch: TrackBatch,
+    errors: list[ObjectError],
+    refused: list[ObjectError],
+) -> dict[str, Any]:
+    """Braze's success body: counts of the arrays sent and every object-level error."""
     body: dict[str, Any] = {"message": "success"}
     for name in ARRAYS:
         if name in sent:
@@ -104,7 +128,7 @@ async def users_track(request: Request) -> Response:
         body["errors"] = [
             {"type": e.type, "input_array": e.input_array, "index": e.index} for e in every
         ]
-    return JSONResponse(body, status_code=201)
+    return body
 
 
 routes = [Route("/users/track", users_track, methods=["POST"])]

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from heron.analytics.buckets import hour_bucket, zone
 from heron.analytics.kpi import KpiRecorder
 from heron.ingest.batch import TrackBatch, TrackOutcome
+from heron.ingest.idempotency import IdempotencyLedger
 from heron.ingest.records import AttributeRecord, ObjectError, UserRef
 from heron.store.schema import ALL_APPS, ALL_PRODUCTS
 from heron.users.history_index import APPEND_LOCK_KEY
@@ -127,6 +128,7 @@ class TrackStore:
         self._group: _Group | None = None
         self._prop_rows: dict[str, list[tuple[Any, ...]]] = {}
         self._kpi = KpiRecorder(self._postgres)
+        self._ledger = IdempotencyLedger(self._postgres)
 
     # -- transaction bookkeeping -------------------------------------------------------------
 
@@ -181,13 +183,18 @@ class TrackStore:
                 cur.execute("SELECT pg_advisory_xact_lock_shared(%s)", (APPEND_LOCK_KEY,))
             self._current_time_zones(cur, batches)
             self._prefetch_external_ids(cur, batches)
-            outcomes = [self._apply_batch(cur, batch) for batch in batches]
+            self._ledger.begin(
+                cur,
+                [(b.workspace_id, b.idempotency.key) for b in batches if b.idempotency is not None],
+            )
+            outcomes = [self._apply_keyed(cur, batch) for batch in batches]
             self._flush_profiles(cur)
             self._write_events(cur, group.events)
             self._write_purchases(cur, group.purchases)
             self._write_rollups(cur)
             self._kpi.record(cur, group)
             self._write_seen(cur)
+            self._ledger.write(cur, group.now_ms)
         finally:
             cur.close()
         return outcomes
@@ -212,6 +219,21 @@ class TrackStore:
         zones = dict(cur.fetchall())
         for batch in batches:
             batch.time_zone = zones.get(batch.workspace_id, batch.time_zone)
+
+    def _apply_keyed(self, cur: Any, batch: TrackBatch) -> TrackOutcome:
+        """Apply a batch, or answer a repeated Idempotency-Key from the ledger without writing."""
+        key = batch.idempotency
+        if key is None or batch.render is None:
+            return self._apply_batch(cur, batch)
+        found = self._ledger.find(cur, batch.workspace_id, key)
+        if found is not None:
+            digest, response = found
+            if digest != key.digest:
+                return TrackOutcome(key_reused=True)
+            return TrackOutcome(replayed=response)
+        outcome = self._apply_batch(cur, batch)
+        self._ledger.stage(batch.workspace_id, key, batch.render(outcome))
+        return outcome
 
     def _apply_batch(self, cur: Any, batch: TrackBatch) -> TrackOutcome:
         """Resolve users and queue rows for one request, in Braze's order."""

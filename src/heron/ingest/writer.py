@@ -15,10 +15,12 @@ import threading
 import time
 from dataclasses import dataclass
 
+from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from heron.analytics.compaction import KEEP_RECENT_SECONDS, compact
 from heron.ingest.batch import TrackBatch, TrackOutcome
+from heron.ingest.idempotency import KEEP_MS, forget_expired_sql
 from heron.ingest.trackstore import TrackStore
 from heron.store.engine import WRITE_OPTION
 from heron.store.writelock import WriteLock
@@ -152,6 +154,10 @@ class GroupCommitWriter:
         try:
             with conn.begin():
                 compact(conn, before - before % 3600)
+                # Idempotency-Keys are remembered for a day
+                conn.execute(
+                    text(forget_expired_sql()), {"before": int(time.time() * 1000) - KEEP_MS}
+                )
         except Exception:
             log.exception("rollup compaction failed; it will be retried")
 

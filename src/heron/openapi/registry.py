@@ -38,6 +38,8 @@ _ERROR_DESCRIPTIONS: dict[int, str] = {
     403: "Forbidden: the API key lacks this endpoint's permission"
     ' (`{"message": "Access Denied"}`).',
     404: 'Not Found (`{"message": "Invalid URL"}`).',
+    409: "Conflict: the request repeats an `Idempotency-Key` with a different body (heron"
+    " extension; nothing is stored).",
     413: 'Payload Too Large: the body exceeds 4 MB (`{"message": "Request Entity Too Large"}`).',
     429: 'Too Many Requests: the workspace is over its rate limit (`{"message": "Rate Limited"}`).',
     503: "Service Unavailable: storage cannot accept writes right now; retry with exponential"

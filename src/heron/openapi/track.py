@@ -354,6 +354,18 @@ register(
         "description": "Braze's `/users/track`: validates each object, stores the valid ones"
         " durably and answers 201 after they are committed. Body at most 4 MB.",
         "tags": ["User data"],
+        "parameters": [
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "description": "heron extension: a repeat of a stored request with the same key"
+                " (within 24 h) gets the first answer and stores nothing again; the same key"
+                " with another body is a 409. Braze ignores it.",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255,
+                           "pattern": "^[!-~]+$"},
+            }
+        ],
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": REQUEST}},
@@ -362,7 +374,7 @@ register(
             "201": json_response(
                 "Stored: counts per array sent, plus the objects that were refused.", RESPONSE
             ),
-            **braze_errors(400, 401, 403, 413, 429, 503),
+            **braze_errors(400, 401, 403, 409, 413, 429, 503),
         },
     },
     permission="users.track",

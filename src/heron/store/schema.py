@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -298,6 +299,17 @@ purchase_rollups_recent = Table(
     Column("quantity", BigInteger, nullable=False),
     Column("revenue", Float, nullable=False),
     sqlite_with_rowid=False,
+)
+
+# `Idempotency-Key` ledger of /users/track (heron.ingest.idempotency): a key's first answer.
+track_idempotency = Table(
+    "track_idempotency",
+    metadata,
+    Column("workspace_id", Integer, primary_key=True),
+    Column("idempotency_key", String(255), primary_key=True),
+    Column("digest", String(64), nullable=False),  # SHA-256 of the request body
+    Column("response", LargeBinary, nullable=False),  # the JSON answer sent the first time
+    Column("created_at_ms", BigInteger, nullable=False, index=True),
 )
 
 # Per-workspace overrides of the rate-limit buckets in `heron.ratelimit.buckets` (no row =
