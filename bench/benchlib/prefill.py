@@ -32,7 +32,14 @@ ROLLED_ALL_APPS_SQL = (
     "SELECT coalesce(sum(count), 0) FROM (SELECT count FROM event_rollups_hourly "
     "WHERE app_id = 0 UNION ALL SELECT count FROM event_rollups_recent WHERE app_id = 0) AS t"
 )
-_COPIED_TABLES = ("apps", "users", "custom_events", "events", "event_rollups_hourly")
+_COPIED_TABLES = (
+    "apps",
+    "users",
+    "custom_events",
+    "events",
+    "event_rollups_hourly",
+    "event_rollups_daily",
+)
 
 Log = Callable[[str], None]
 
@@ -319,6 +326,15 @@ def _fill_rollups(conn: sqlite3.Connection) -> int:
         "INSERT INTO event_rollups_hourly (workspace_id, event_id, app_id, hour, count)"
         " SELECT w, e, a, h, c FROM bench_agg WHERE a IS NOT NULL ORDER BY w, e, a, h"
     )
+    if conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'event_rollups_daily'"
+    ).fetchone():
+        # heron keeps the hourly rows summed per local day too; the bench workspace is in UTC.
+        conn.execute(
+            "INSERT INTO event_rollups_daily (workspace_id, event_id, app_id, day, count)"
+            " SELECT workspace_id, event_id, app_id, hour - hour % 86400, sum(count)"
+            " FROM event_rollups_hourly GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+        )
     conn.execute(
         "CREATE TEMP TABLE bench_seen AS SELECT e, min(f) AS f, max(l) AS l"
         " FROM bench_agg GROUP BY e"
