@@ -11,6 +11,7 @@ the recent table (`*_in_days`): the same sums as the hourly rows, from one row p
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Sequence
 from functools import lru_cache
@@ -107,6 +108,9 @@ def purchase_totals(
 # - PostgreSQL: one index range read per table, grouped by `width_bucket(hour, starts)` (a
 #   hash aggregate). Its text does not depend on the number of points, so it is planned once;
 #   200 subqueries would be planned at every execution.
+# Daily series on SQLite read the rows instead (`_sqlite_day_rows`): at most one daily row per
+# point and the few recent rows, already unique per bucket, so there is nothing to sort or
+# group, and bucketing ~100 rows in Python costs less than 200 subqueries.
 
 
 # A part is (table, the column holding its bucket start): ("event_rollups_hourly", "hour"),
@@ -152,6 +156,44 @@ def _postgres_sql(parts: _Parts, key: str, values: tuple[str, ...]) -> str:
         f"SELECT width_bucket(at, %(starts)s::bigint[]), {sums} FROM ({union}) AS buckets"
         " GROUP BY 1"
     )
+
+
+@lru_cache(maxsize=8)
+def _sqlite_rows_sql(parts: _Parts, key: str, values: tuple[str, ...]) -> str:
+    """Rows (bucket start, `values`) of every part in `[first, end)`, unsorted."""
+    wanted = ", ".join(values)
+    return " UNION ALL ".join(
+        f"SELECT {at}, {wanted} FROM {table} WHERE workspace_id = :w AND {key} = :k"
+        f" AND app_id = :a AND {at} >= :first AND {at} < :end"
+        for table, at in parts
+    )
+
+
+def _sqlite_day_rows(
+    conn: Connection,
+    parts: _Parts,
+    key: str,
+    key_value: int,
+    values: tuple[str, ...],
+    workspace_id: int,
+    app_id: int,
+    bounds: Sequence[int],
+) -> list[tuple[Any, ...]]:
+    """Like `_sums_in_ranges` on SQLite, summing the fetched rows per range in Python."""
+    zero = [0.0 if value == "revenue" else 0 for value in values]
+    sums = [list(zero) for _ in range(len(bounds) - 1)]
+    parameters = {
+        "w": workspace_id,
+        "k": key_value,
+        "a": app_id,
+        "first": int(bounds[0]),
+        "end": int(bounds[-1]),
+    }
+    for at, *totals in conn.exec_driver_sql(_sqlite_rows_sql(parts, key, values), parameters):
+        target = sums[bisect.bisect_right(bounds, at) - 1]
+        for i, total in enumerate(totals):
+            target[i] += total
+    return [tuple(point) for point in sums]
 
 
 def _sums_in_ranges(
@@ -238,6 +280,24 @@ _PURCHASE_DAYS = _parts((purchase_rollups_daily, "day"), (purchase_rollups_recen
 _ZONE = select(workspaces.c.time_zone).where(workspaces.c.id == bindparam("workspace_id"))
 
 
+def _day_sums(
+    conn: Connection,
+    parts: _Parts,
+    key: str,
+    key_value: int,
+    values: tuple[str, ...],
+    workspace_id: int,
+    app_id: int,
+    bounds: Sequence[int],
+) -> list[tuple[Any, ...]]:
+    """Per-point sums over daily and recent rows: rows bucketed in Python on SQLite."""
+    if conn.dialect.name == "postgresql":
+        return _sums_in_ranges(conn, parts, key, key_value, values, workspace_id, app_id, bounds)
+    if len(bounds) < 2 or any(a >= b for a, b in itertools.pairwise(bounds)):
+        raise ValueError("bounds must be at least two strictly increasing bucket starts")
+    return _sqlite_day_rows(conn, parts, key, key_value, values, workspace_id, app_id, bounds)
+
+
 def _days_readable(conn: Connection, workspace_id: int, points: Points) -> bool:
     """True when the daily rows can answer these points: days of the workspace's current zone.
 
@@ -263,7 +323,7 @@ def event_counts_in_days(
     """
     if not _days_readable(conn, workspace_id, points):
         return event_counts_in_ranges(conn, workspace_id, event_id, points.bounds, app_id)
-    sums = _sums_in_ranges(
+    sums = _day_sums(
         conn, _EVENT_DAYS, "event_id", event_id, ("count",), workspace_id, app_id, points.bounds
     )
     return [int(total) for (total,) in sums]
@@ -279,7 +339,7 @@ def purchase_totals_in_days(
     """(purchases, quantity, revenue) in each point of a daily series, from the daily rows."""
     if not _days_readable(conn, workspace_id, points):
         return purchase_totals_in_ranges(conn, workspace_id, points.bounds, app_id, product_id)
-    sums = _sums_in_ranges(
+    sums = _day_sums(
         conn,
         _PURCHASE_DAYS,
         "product_id",
