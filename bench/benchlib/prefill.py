@@ -40,6 +40,7 @@ _COPIED_TABLES = (
     "event_rollups_hourly",
     "user_history",
     "user_history_state",
+    "event_rollups_daily",
 )
 
 Log = Callable[[str], None]
@@ -345,6 +346,15 @@ def _fill_rollups(conn: sqlite3.Connection) -> int:
         "INSERT INTO event_rollups_hourly (workspace_id, event_id, app_id, hour, count)"
         " SELECT w, e, a, h, c FROM bench_agg WHERE a IS NOT NULL ORDER BY w, e, a, h"
     )
+    if conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'event_rollups_daily'"
+    ).fetchone():
+        # heron keeps the hourly rows summed per local day too; the bench workspace is in UTC.
+        conn.execute(
+            "INSERT INTO event_rollups_daily (workspace_id, event_id, app_id, day, count)"
+            " SELECT workspace_id, event_id, app_id, hour - hour % 86400, sum(count)"
+            " FROM event_rollups_hourly GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+        )
     conn.execute(
         "CREATE TEMP TABLE bench_seen AS SELECT e, min(f) AS f, max(l) AS l"
         " FROM bench_agg GROUP BY e"

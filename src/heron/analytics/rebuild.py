@@ -3,7 +3,8 @@
 Hourly buckets are local hours of the workspace's zone (`heron.analytics.buckets`), so a new
 zone needs new buckets. `set_time_zone` changes the zone and, in the same transaction, rebuilds
 the workspace's event and purchase rollups from the raw `events`/`purchases` rows (the rebuilt
-counts go to the `*_rollups_hourly` tables, the `*_rollups_recent` rows are dropped) and its
+counts go to the `*_rollups_hourly` tables, the `*_rollups_recent` rows are dropped, and the
+`*_rollups_daily` tables are refilled from the hourly rows, summed per day of the new zone) and its
 daily KPI tables (`heron.analytics.kpi.rebuild_kpis`): readers see either the old zone's counts
 or the new zone's, never a mix.
 
@@ -51,6 +52,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 
 from heron.analytics.buckets import zone
+from heron.analytics.dayrollups import rebuild_days
 from heron.analytics.kpi import rebuild_kpis
 from heron.store.engine import WRITE_OPTION
 from heron.store.schema import (
@@ -93,8 +95,8 @@ _NOT_WORKSPACE_ZONES = frozenset({"localtime", "Factory"})
 # fold); ingest takes them in this order too.
 _LOCK_RAW = "LOCK TABLE events, purchases IN SHARE MODE"
 _LOCK_ROLLUPS = (
-    "LOCK TABLE event_rollups_recent, event_rollups_hourly, purchase_rollups_recent,"
-    " purchase_rollups_hourly IN EXCLUSIVE MODE"
+    "LOCK TABLE event_rollups_recent, event_rollups_hourly, event_rollups_daily,"
+    " purchase_rollups_recent, purchase_rollups_hourly, purchase_rollups_daily IN EXCLUSIVE MODE"
 )
 
 
@@ -212,8 +214,9 @@ def _periods_for(
 
 
 def rebuild_rollups(conn: Connection, workspace_id: int, time_zone: str) -> RebuildResult:
-    """Replace a workspace's event and purchase rollups with hourly ones computed from raw rows.
+    """Replace a workspace's event and purchase rollups with ones computed from raw rows.
 
+    Hourly rows from the raw rows, then the daily rows from the hourly ones (`rebuild_days`).
     Runs inside the caller's transaction; the caller keeps writers out (see `set_time_zone`).
     """
     periods = _periods_for(conn, workspace_id, time_zone)
@@ -297,6 +300,7 @@ def rebuild_rollups(conn: Connection, workspace_id: int, time_zone: str) -> Rebu
             ),
         )
     )
+    rebuild_days(conn, workspace_id, time_zone)
     # (rowcount is not reported for INSERT ... SELECT with a CTE on every driver)
     return RebuildResult(*(_rows(conn, table, workspace_id) for table in (e, p)))
 

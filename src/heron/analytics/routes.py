@@ -1,9 +1,10 @@
 """Data-series endpoints: `/events/data_series`, `/purchases/quantity_series`, `revenue_series`.
 
 Each request is one indexed lookup of the name (custom event or product) and one indexed range
-read of the hourly rollups covering the series (at most 100 days of hourly rows), summed per
-point in the database (`heron.analytics.rollups.*_in_ranges`; the points come from
-`heron.analytics.series`); absent buckets count zero.
+read of the rollups covering the series, summed per point in the database (the points come
+from `heron.analytics.series`); absent buckets count zero. Hourly series read the hourly rollups
+(`heron.analytics.rollups.*_in_ranges`), daily ones the daily rollups, one row per day, plus
+what is still in the recent tables (`*_in_days`).
 
 Unknown event or product names answer zeros: Braze does not document this case, and a client
 plotting a series expects a series. Revenue is the sum of `price * quantity` as sent, whatever
@@ -88,6 +89,8 @@ def _event_series(
     )
     if event_id is None:
         return [0] * len(points.starts)
+    if points.unit == "day":
+        return rollups.event_counts_in_days(conn, workspace_id, int(event_id), points, app_key)
     return rollups.event_counts_in_ranges(conn, workspace_id, int(event_id), points.bounds, app_key)
 
 
@@ -105,6 +108,8 @@ def _purchase_series(
         if found is None:
             return [(0, 0, 0.0)] * len(points.starts)
         product_key = int(found)
+    if points.unit == "day":
+        return rollups.purchase_totals_in_days(conn, workspace_id, points, app_key, product_key)
     return rollups.purchase_totals_in_ranges(
         conn, workspace_id, points.bounds, app_key, product_key
     )

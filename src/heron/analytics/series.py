@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from heron.analytics.buckets import hour_bucket, zone
+from heron.analytics.buckets import hour_bucket, local_midnight, zone
 
 __all__ = [
     "MAX_ENDING_MS",
@@ -51,6 +51,7 @@ class Points:
     starts: tuple[int, ...]  # epoch seconds; point i holds buckets in [starts[i], starts[i+1])
     end: int  # exclusive end of the last point: read rollup buckets in [starts[0], end)
     labels: tuple[str, ...]
+    time_zone: str = "UTC"  # the workspace zone the points were laid out in
 
     @property
     def bounds(self) -> tuple[int, ...]:
@@ -70,11 +71,11 @@ def points(unit: Unit, length: int, ending_ms: int, time_zone: str) -> Points:
     tz = zone(time_zone)
     last_hour = hour_bucket(clamp_ending(ending_ms), tz)
     if unit == "hour":
-        return _hours(length, last_hour, tz)
-    return _days(length, last_hour, tz)
+        return _hours(length, last_hour, tz, time_zone)
+    return _days(length, last_hour, tz, time_zone)
 
 
-def _hours(length: int, last: int, tz: ZoneInfo | None) -> Points:
+def _hours(length: int, last: int, tz: ZoneInfo | None, time_zone: str) -> Points:
     """Hourly points: step back one local hour at a time (hours are not always 3600 s apart)."""
     if tz is None:
         starts = [last - _HOUR * k for k in range(length - 1, -1, -1)]
@@ -86,12 +87,13 @@ def _hours(length: int, last: int, tz: ZoneInfo | None) -> Points:
             if text is None:
                 text = dates[day] = _date_of(day).isoformat()
             labels.append(f"{text}T{second // _HOUR:02d}:00:00Z")
-        return Points("hour", tuple(starts), last + 1, tuple(labels))
+        return Points("hour", tuple(starts), last + 1, tuple(labels), time_zone)
     starts = [last]
     while len(starts) < length:
         starts.append(hour_bucket((starts[-1] - 1) * 1000, tz))
     starts.reverse()
-    return Points("hour", tuple(starts), last + 1, tuple(_hour_label(s, tz) for s in starts))
+    labels = [_hour_label(s, tz) for s in starts]
+    return Points("hour", tuple(starts), last + 1, tuple(labels), time_zone)
 
 
 def _hour_label(start: int, tz: ZoneInfo) -> str:
@@ -105,19 +107,19 @@ def _hour_label(start: int, tz: ZoneInfo) -> str:
     return f"{_date_of(day).isoformat()}T{start % _DAY // _HOUR:02d}:{minute:02d}:{second:02d}Z"
 
 
-def _days(length: int, last_hour: int, tz: ZoneInfo | None) -> Points:
+def _days(length: int, last_hour: int, tz: ZoneInfo | None, time_zone: str) -> Points:
     """Daily points: the local dates ending with the one of `last_hour`, and their midnights."""
     if tz is None:
         last_day = last_hour // _DAY
         first = last_day - length + 1
         starts = tuple(d * _DAY for d in range(first, last_day + 1))
         labels = tuple(_date_of(d).isoformat() for d in range(first, last_day + 1))
-        return Points("day", starts, (last_day + 1) * _DAY, labels)
+        return Points("day", starts, (last_day + 1) * _DAY, labels, time_zone)
     last_date = datetime.fromtimestamp(last_hour, tz).date()
     dates = [last_date - timedelta(days=k) for k in range(length - 1, -1, -1)]
-    starts = tuple(_local_midnight(d, tz) for d in dates)
-    end = _local_midnight(last_date + timedelta(days=1), tz)
-    return Points("day", starts, end, tuple(d.isoformat() for d in dates))
+    starts = tuple(local_midnight(d, tz) for d in dates)
+    end = local_midnight(last_date + timedelta(days=1), tz)
+    return Points("day", starts, end, tuple(d.isoformat() for d in dates), time_zone)
 
 
 def _date_of(epoch_day: int) -> date:
@@ -125,6 +127,3 @@ def _date_of(epoch_day: int) -> date:
     return date(1970, 1, 1) + timedelta(days=epoch_day)
 
 
-def _local_midnight(day: date, tz: ZoneInfo) -> int:
-    """Epoch seconds at which `day` starts in `tz` (a skipped midnight: the moment clocks jump)."""
-    return int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp())

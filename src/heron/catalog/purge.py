@@ -41,7 +41,13 @@ from heron.catalog.kinds import (
     Kind,
 )
 from heron.catalog.service import write
-from heron.store.schema import event_rollups_hourly, event_rollups_recent, events, users
+from heron.store.schema import (
+    event_rollups_daily,
+    event_rollups_hourly,
+    event_rollups_recent,
+    events,
+    users,
+)
 from heron.store.writelock import WriteLock
 
 log = logging.getLogger("heron.catalog")
@@ -169,7 +175,8 @@ def _purge(engine: Engine, kind: Kind, row: Any, stop: threading.Event | None) -
                     _strip_attribute(engine, row, start, end)
         with lock.held(), write(engine) as conn:
             if kind is EVENTS:
-                for rollups in (event_rollups_recent, event_rollups_hourly):  # recent first
+                # recent first (the order in which the writer's fold moves rows)
+                for rollups in (event_rollups_recent, event_rollups_hourly, event_rollups_daily):
                     conn.execute(
                         delete(rollups).where(
                             rollups.c.workspace_id == row.workspace_id,

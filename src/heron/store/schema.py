@@ -312,6 +312,33 @@ track_idempotency = Table(
     Column("created_at_ms", BigInteger, nullable=False, index=True),
 )
 
+# Per-local-day totals of the hourly tables (heron.analytics.dayrollups): `day` is the epoch
+# second of the local midnight (workspace zone) that starts the day; a row holds the sum of the
+# `*_hourly` rows of that day. The writer's fold keeps them equal; day series read these.
+event_rollups_daily = Table(
+    "event_rollups_daily",
+    metadata,
+    Column("workspace_id", Integer, primary_key=True),
+    Column("event_id", Integer, primary_key=True),
+    Column("app_id", Integer, primary_key=True),
+    Column("day", BigInteger, primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+purchase_rollups_daily = Table(
+    "purchase_rollups_daily",
+    metadata,
+    Column("workspace_id", Integer, primary_key=True),
+    Column("product_id", Integer, primary_key=True),
+    Column("app_id", Integer, primary_key=True),
+    Column("day", BigInteger, primary_key=True),
+    Column("purchases", BigInteger, nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("revenue", Float, nullable=False),
+    sqlite_with_rowid=False,
+)
+
 # Per-workspace overrides of the rate-limit buckets in `heron.ratelimit.buckets` (no row =
 # Braze's default for that bucket). `heron workspaces rate-limit` edits them; running servers
 # reload them every few seconds.
