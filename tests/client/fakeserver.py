@@ -79,7 +79,7 @@ class FakeBraze:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 """Keep the test output quiet."""
 
             def do_GET(self) -> None:

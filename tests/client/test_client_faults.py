@@ -80,7 +80,9 @@ def test_429_beyond_the_longest_wait_raises_at_once(fake: FakeBraze) -> None:
 
 def test_5xx_backs_off_then_succeeds(fake: FakeBraze) -> None:
     """Server errors are retried with backoff until an answer arrives."""
-    fake.script("/events/list", Reply(503, {"message": "x"}), Reply(500, b"oops"), Reply(200, NAMES))
+    fake.script(
+        "/events/list", Reply(503, {"message": "x"}), Reply(500, b"oops"), Reply(200, NAMES)
+    )
     with braze(fake) as client:
         assert client.events_list() == ["a", "b"]
     assert len(fake.requests_to("/events/list")) == 3
@@ -339,3 +341,55 @@ print("ok", len(heron_client.__all__))
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("ok ")
+
+
+UA = {"alias_name": "n", "alias_label": "l"}
+SHAPES: list[tuple[str, Any, str, str, Any]] = [
+    ("alias_new", lambda b: b.alias_new([{**UA, "external_id": "u"}]), "POST", "/users/alias/new",
+     {"user_aliases": [{**UA, "external_id": "u"}]}),
+    ("alias_update", lambda b: b.alias_update(
+        [{"alias_label": "l", "old_alias_name": "a", "new_alias_name": "b"}]),
+     "POST", "/users/alias/update",
+     {"alias_updates": [{"alias_label": "l", "old_alias_name": "a", "new_alias_name": "b"}]}),
+    ("identify", lambda b: b.identify([{"external_id": "u", "user_alias": UA}],
+                                      merge_behavior="merge"),
+     "POST", "/users/identify",
+     {"aliases_to_identify": [{"external_id": "u", "user_alias": UA}], "merge_behavior": "merge"}),
+    ("merge", lambda b: b.merge([{"identifier_to_merge": {"external_id": "a"},
+                                  "identifier_to_keep": {"external_id": "b"}}]),
+     "POST", "/users/merge", {"merge_updates": [{"identifier_to_merge": {"external_id": "a"},
+                                                 "identifier_to_keep": {"external_id": "b"}}]}),
+    ("delete", lambda b: b.delete(user_aliases=[UA]), "POST", "/users/delete",
+     {"user_aliases": [UA]}),
+    ("export_ids", lambda b: b.export_ids(external_ids=("u",), fields_to_export=["email"]),
+     "POST", "/users/export/ids", {"external_ids": ["u"], "fields_to_export": ["email"]}),
+    ("campaign_details", lambda b: b.campaign_details("c1", post_launch_draft_version=True),
+     "GET", "/campaigns/details", "campaign_id=c1&post_launch_draft_version=true"),
+    ("campaign_data_series", lambda b: b.campaign_data_series("c1", 7, ending_at="2026-01-01"),
+     "GET", "/campaigns/data_series", "campaign_id=c1&length=7&ending_at=2026-01-01"),
+    ("campaigns_list", lambda b: b.campaigns_list(2, last_edit_time_gt="2026-01-01T00:00:00"),
+     "GET", "/campaigns/list", "page=2&last_edit.time%5Bgt%5D=2026-01-01T00%3A00%3A00"),
+    ("segment_details", lambda b: b.segment_details("s1"), "GET", "/segments/details",
+     "segment_id=s1"),
+    ("segment_data_series", lambda b: b.segment_data_series("s1", 3), "GET",
+     "/segments/data_series", "segment_id=s1&length=3"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "call", "method", "path", "sent"), SHAPES, ids=[s[0] for s in SHAPES]
+)
+def test_request_shapes_follow_the_spec(
+    fake: FakeBraze, name: str, call: Any, method: str, path: str, sent: Any
+) -> None:
+    """The endpoints being built now: method, path, and Braze's body or query, from the spec."""
+    answer = {"message": "success", "data": [], "campaigns": [], "deleted": 1}
+    fake.script(path, Reply(200, answer))
+    with braze(fake) as client:
+        call(client)
+    (seen,) = fake.requests_to(path)
+    assert seen.method == method
+    if method == "POST":
+        assert json.loads(seen.body) == sent
+    else:
+        assert seen.query == sent

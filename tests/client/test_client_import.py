@@ -104,9 +104,7 @@ def test_import_csv(fake: FakeBraze, tmp_path: Path) -> None:
     ]  # fmt: skip
 
 
-def test_import_resumes_after_a_failure_without_duplicates(
-    fake: FakeBraze, tmp_path: Path
-) -> None:
+def test_import_resumes_after_a_failure_without_duplicates(fake: FakeBraze, tmp_path: Path) -> None:
     """A batch stored but unanswered stops the import; the re-run re-sends it under its key."""
     source = _ndjson(tmp_path / "data.ndjson", 600)
     fake.script("/users/track", None, None, StoreThenDrop())
@@ -183,8 +181,19 @@ def test_series_chart(fake: FakeBraze) -> None:
             {"time": "2026-01-03", "count": 0}]  # fmt: skip
     fake.script("/events/data_series", Reply(200, {"message": "success", "data": data}))
     result = CliRunner().invoke(
-        main, ["series", "played", "--length", "3", "--width", "10", "--url", fake.base_url,
-               "--api-key", "k"]  # fmt: skip
+        main,
+        [
+            "series",
+            "played",
+            "--length",
+            "3",
+            "--width",
+            "10",
+            "--url",
+            fake.base_url,
+            "--api-key",
+            "k",
+        ],
     )
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
