@@ -143,8 +143,8 @@ def test_import_killed_midway_resumes_without_duplicates(tmp_path: Path) -> None
         checkpoint = tmp_path / "data.ndjson.heron-import"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if checkpoint.exists() and json.loads(checkpoint.read_text() or "{}").get("record"):
-                break
+            if checkpoint.exists() and len(checkpoint.read_text().splitlines()) > 3:
+                break  # a snapshot line and some acknowledgements
             time.sleep(0.02)
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
@@ -202,3 +202,25 @@ def test_series_chart(fake: FakeBraze) -> None:
     assert lines[2] == "2026-01-03 │ 0" and lines[3].endswith("15 (max 10)")
     assert "event=played&length=3&unit=day" in fake.requests_to("/events/data_series")[0].query
     assert chart([], 10) == ["(no data)"]
+
+
+def test_checkpoint_journal_watermark_and_torn_line(tmp_path: Path) -> None:
+    """Out-of-order acknowledgements advance the watermark only over contiguous batches; a torn
+    last journal line is ignored (that batch is simply re-sent)."""
+    from heron.tools.checkpoint import Checkpoint, CheckpointMismatch
+
+    path = tmp_path / "ck"
+    checkpoint = Checkpoint.load(path, "fp")
+    checkpoint.acknowledge(75, 150, 2000, 150, {"events": 75})
+    assert (checkpoint.record, checkpoint.acked) == (0, {75: (150, 2000, 150)})
+    checkpoint.acknowledge(0, 75, 1000, 75, {"events": 70}, errors=5)
+    checkpoint.acknowledge(225, 300, 4000, 300, {"events": 75})
+    checkpoint.close()
+    with path.open("a") as stream:
+        stream.write('[150, 225, 3000, 225, {"eve')
+    again = Checkpoint.load(path, "fp")
+    assert (again.record, again.offset, again.line) == (150, 2000, 150)
+    assert again.acked == {225: (300, 4000, 300)}
+    assert again.counts == {"events": 220} and again.errors == 5
+    with pytest.raises(CheckpointMismatch):
+        Checkpoint.load(path, "other")

@@ -85,6 +85,11 @@ def _run(coroutine: Any) -> Any:
     help="Write every refused record (line, array, reason) to this NDJSON file.",
 )
 @click.option("--max-retries", type=click.IntRange(0, 100), default=8, show_default=True)
+@click.option(
+    "--httpx-transport",
+    is_flag=True,
+    help="Send through httpx's own transport (honours HTTP(S)_PROXY; uses more CPU).",
+)
 def import_command(
     file: Path,
     url: str,
@@ -97,6 +102,7 @@ def import_command(
     restart: bool,
     errors_path: Path | None,
     max_retries: int,
+    httpx_transport: bool,
 ) -> None:
     """Import events, purchases or attributes from an NDJSON or CSV FILE through /users/track.
 
@@ -120,6 +126,7 @@ def import_command(
         checkpoint_path=checkpoint_path,
         restart=restart,
         retry=RetryPolicy(max_retries=max_retries),
+        lean_transport=not httpx_transport,
     )
     started = time.monotonic()
     size = file.stat().st_size

@@ -1,7 +1,8 @@
 """`heron import`: stream a file into `/users/track` with many concurrent requests, resumably.
 
 The file is read and cut into batches on the event loop (`heron.tools.readers`); up to
-`concurrency` batches are in flight at once through `AsyncBraze.track_raw`, which retries 429s,
+`concurrency` batches are in flight at once through `AsyncBraze.track_raw` (one client of one
+connection each, on the lean `heron.tools.transport.StreamTransport`), which retries 429s,
 5xx and connection errors. Each batch's `Idempotency-Key` is derived from the file's
 fingerprint and the batch's record range, so the same batch always carries the same key; the
 checkpoint (`heron.tools.checkpoint`) records every acknowledgement. A re-run skips what was
@@ -16,6 +17,7 @@ new is sent, the requests in flight finish, the checkpoint is saved and the erro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +25,7 @@ from typing import Any, Literal, cast
 
 from heron.tools.checkpoint import Checkpoint, fingerprint
 from heron.tools.readers import ARRAYS, Batch, Kind, read_batches
+from heron.tools.transport import StreamTransport
 from heron_client import AsyncBraze, HeronClientError, RetryPolicy
 
 __all__ = ["ImportFailed", "ImportOptions", "ImportResult", "LineError", "run_import"]
@@ -52,6 +55,7 @@ class ImportOptions:
     restart: bool = False
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: float = 60.0
+    lean_transport: bool = True  # heron.tools.transport; False: httpx's own (proxies, HTTP_PROXY)
 
     def checkpoint_file(self) -> Path:
         """Where the checkpoint lives (next to the file unless given)."""
@@ -100,7 +104,9 @@ async def run_import(options: ImportOptions, progress: Progress | None = None) -
     if progress is not None and checkpoint.offset:
         progress(checkpoint.offset, dict(result.counts))
     failure: list[HeronClientError] = []
-    slots = asyncio.Semaphore(options.concurrency)
+    # One client of one connection per concurrent request: httpx's pool bookkeeping costs
+    # O(connections) per event, which at 32 connections in one pool dominated the CPU.
+    idle: asyncio.Queue[AsyncBraze] = asyncio.Queue()
     key_prefix = f"heron-import-{stamp[:32]}"
     position = [checkpoint.offset]
 
@@ -121,14 +127,20 @@ async def run_import(options: ImportOptions, progress: Progress | None = None) -
             failure.append(exc)
             return
         finally:
-            slots.release()
+            idle.put_nowait(client)
         body = cast(dict[str, Any], answer)
         counts = {a: int(body.get(f"{a}_processed") or 0) for a in ARRAYS if batch.objects[a]}
         errors = body.get("errors") or []
         for error in errors:
             _map_error(batch, error, result.errors)
-        checkpoint.errors += len(errors)
-        checkpoint.acknowledge(batch.first, batch.end, batch.end_offset, batch.end_line, counts)
+        checkpoint.acknowledge(
+            batch.first,
+            batch.end,
+            batch.end_offset,
+            batch.end_line,
+            counts,
+            len(errors) + len(batch.problems),
+        )
         for name, value in counts.items():
             result.counts[name] += value
         result.sent_batches += 1
@@ -143,13 +155,17 @@ async def run_import(options: ImportOptions, progress: Progress | None = None) -
         start_offset=checkpoint.offset,
         start_line=checkpoint.line,
     )
-    async with AsyncBraze(
-        options.api_key,
-        options.base_url,
-        retry=options.retry,
-        timeout=options.timeout,
-        max_connections=options.concurrency,
-    ) as client:
+    async with contextlib.AsyncExitStack() as lanes:
+        for _ in range(options.concurrency):
+            lane = AsyncBraze(
+                options.api_key,
+                options.base_url,
+                retry=options.retry,
+                timeout=options.timeout,
+                max_connections=1,
+                transport=StreamTransport() if options.lean_transport else None,
+            )
+            idle.put_nowait(await lanes.enter_async_context(lane))
         tasks: set[asyncio.Task[None]] = set()
         try:
             for batch in batches:
@@ -160,16 +176,19 @@ async def run_import(options: ImportOptions, progress: Progress | None = None) -
                     advance(batch)
                     continue
                 if not batch.count:  # only unreadable records: acknowledge locally
-                    checkpoint.errors += len(batch.problems)
                     checkpoint.acknowledge(
-                        batch.first, batch.end, batch.end_offset, batch.end_line, {}
+                        batch.first,
+                        batch.end,
+                        batch.end_offset,
+                        batch.end_line,
+                        {},
+                        len(batch.problems),
                     )
                     advance(batch)
                     continue
-                checkpoint.errors += len(batch.problems)
-                await slots.acquire()
+                client = await idle.get()
                 if failure:
-                    slots.release()
+                    idle.put_nowait(client)
                     break
                 task = asyncio.create_task(send(client, batch))
                 tasks.add(task)
@@ -179,11 +198,13 @@ async def run_import(options: ImportOptions, progress: Progress | None = None) -
         finally:
             for task in tasks:
                 task.cancel()
-            checkpoint.save(durable=True)
+            checkpoint.compact(durable=True)
     if failure:
+        checkpoint.close()
         raise ImportFailed(f"a batch failed, import stopped: {failure[0]}", result)
     checkpoint.complete = True
-    checkpoint.save(durable=True)
+    checkpoint.compact(durable=True)
+    checkpoint.close()
     result.errors.sort(key=lambda e: e.line)
     return result
 

@@ -78,6 +78,7 @@ class AsyncBraze:
             timeout=timeout,
             transport=transport,
             limits=httpx.Limits(max_connections=max_connections),
+            cookies=_base.NoCookies(),
         )
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 

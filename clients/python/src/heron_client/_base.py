@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from http.cookiejar import CookieJar
 from typing import Any
 
 import httpx
@@ -54,6 +55,14 @@ class ClientSettings:
             "User-Agent": USER_AGENT,
             "Accept": "application/json",
         }
+
+
+class NoCookies(CookieJar):
+    """A cookie jar that keeps nothing: the REST API is stateless, and parsing every answer's
+    cookies cost a noticeable share of the client's CPU per request."""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        """Ignore the answer's cookies."""
 
 
 def new_idempotency_key() -> str:
