@@ -107,10 +107,10 @@ class Checkpoint:
         errors: int = 0,
     ) -> None:
         """Record an acknowledged batch: apply it and append it to the journal at once."""
-        self._apply(first, end, end_offset, end_line, counts, errors)
         if self._journal is None:
-            self.compact()
+            self.compact()  # the snapshot of the state before this acknowledgement
         assert self._journal is not None
+        self._apply(first, end, end_offset, end_line, counts, errors)
         self._journal.write(json.dumps([first, end, end_offset, end_line, counts, errors]) + "\n")
 
     def compact(self, durable: bool = False) -> None:
