@@ -4,9 +4,11 @@ Run: `.venv/bin/python bench/import.py` (see `--help`). It builds (once, cached 
 bench/.cache) an NDJSON file of events shaped like bench/ingest.py's bodies (100,000 users,
 500 Zipf-popular names, 10 apps, 5 properties), starts `heron serve` on a fresh copy of the
 same prefilled SQLite database as bench/ingest.py, runs the real `heron import` command (with
-its progress bar) against it, and prints the acknowledged events/s, the ratio to the
-reference ingest figure (bench/ingest.py's, docs/performance.md) and whether the stored rows
-match. The target of issue 7 is a ratio of at least 0.70.
+its progress bar) against it, and prints the acknowledged events/s and whether the stored rows
+match. The target of issue 7 is at least 0.70 of bench/ingest.py's throughput: with
+`--compare SECONDS` (default 20) the same server is first driven by bench/ingest.py's raw load
+generator (32 connections, 75-event bodies) for that long, so the ratio is taken under the
+same machine conditions; it is also printed against the figure in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
-from benchlib import dataset, machine, prefill, servers  # noqa: E402
+from benchlib import dataset, loadgen, machine, prefill, servers  # noqa: E402
 
 HOST = "127.0.0.1"
 REFERENCE_EVENTS_PER_S = 42_409.0  # docs/performance.md: bench/ingest.py, idle, 2 workers
@@ -76,6 +78,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--workers", type=int, default=2, help="heron serve workers")
     parser.add_argument("--concurrency", type=int, default=32, help="heron import --concurrency")
     parser.add_argument("--reference", type=float, default=REFERENCE_EVENTS_PER_S)
+    parser.add_argument(
+        "--compare", type=float, default=20.0, help="seconds of raw load first (0: skip)"
+    )
     args = parser.parse_args(argv)
 
     source = events_file(args.events)
@@ -99,7 +104,27 @@ def main(argv: list[str]) -> int:
     try:
         server.start()
         server.wait_healthy(HOST, port)
-        log(f"heron serving on {port} ({args.workers} workers); importing {args.events:,} events")
+        log(f"heron serving on {port} ({args.workers} workers)")
+        raw = None
+        if args.compare > 0:
+            log(f"raw load generator (bench/ingest.py's) for {args.compare:g} s ...")
+            bodies = dataset.build_bodies(dataset.make_catalog(), 1000, time.time_ns() // 10**6)
+            raw = loadgen.run_load(
+                loadgen.LoadConfig(
+                    host=HOST,
+                    port=port,
+                    requests=loadgen.build_requests(HOST, port, "/users/track", key, bodies),
+                    objects_per_request=dataset.EVENTS_PER_REQUEST,
+                    concurrency=args.concurrency,
+                    warmup_s=2.0,
+                    duration_s=args.compare,
+                    grace_s=30.0,
+                    max_requests=5_000_000,
+                ),
+                server.pid,
+            )
+            log(f"raw load: {raw.objects_per_s:,.0f} events/s")
+        log(f"importing {args.events:,} events")
         started = time.monotonic()
         cpu_before = servers.tree_cpu_seconds(server.pid)
         done = subprocess.run(command, env=env, stderr=subprocess.PIPE, text=True, check=False)
@@ -111,6 +136,7 @@ def main(argv: list[str]) -> int:
             log(f"server exit code {code}")
         checkpoint.unlink(missing_ok=True)
     stored, _ = prefill.sqlite_stored(path, base)
+    stored -= raw.total_objects if raw is not None else 0
     prefill.remove_sqlite(path)
     summary = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
     match = re.search(r"([\d,]+) objects/s", summary)
@@ -127,10 +153,16 @@ def main(argv: list[str]) -> int:
         f" {args.events / wall:,.0f}/s); server CPU {server_cpu / wall:.2f} cores",
         f"stored     {stored:,} new rows for {args.events:,} events:"
         f" {'OK' if stored == args.events else 'MISMATCH'}",
-        f"ratio      {ratio:.2f} of {args.reference:,.0f} events/s (bench/ingest.py reference):"
-        f" {'PASS' if ratio >= TARGET_RATIO else 'MISS'} (target >= {TARGET_RATIO:.2f})",
-        "=" * 90,
+        f"ratio      {ratio:.2f} of {args.reference:,.0f} events/s (docs/performance.md figure)",
     ]
+    if raw is not None and raw.objects_per_s > 0:
+        same = rate / raw.objects_per_s
+        lines.append(
+            f"ratio      {same:.2f} of {raw.objects_per_s:,.0f} events/s (bench/ingest.py's load"
+            f" generator on this server just before): {'PASS' if same >= TARGET_RATIO else 'MISS'}"
+            f" (target >= {TARGET_RATIO:.2f})"
+        )
+    lines.append("=" * 90)
     print("\n".join(lines), flush=True)
     return 0 if done.returncode == 0 else 1
 

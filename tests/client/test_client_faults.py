@@ -393,3 +393,19 @@ def test_request_shapes_follow_the_spec(
         assert json.loads(seen.body) == sent
     else:
         assert seen.query == sent
+
+
+def test_429_without_reset_uses_retry_after_then_backoff(fake: FakeBraze) -> None:
+    """Without X-RateLimit-Reset, Retry-After says how long; without either, backoff."""
+    fake.script(
+        "/events/list",
+        Reply(429, {"message": "Rate Limited"}, {"Retry-After": "1"}),
+        Reply(429, {"message": "Rate Limited"}),
+        Reply(200, NAMES),
+    )
+    started = time.monotonic()
+    with braze(fake) as client:
+        assert client.events_list() == ["a", "b"]
+    first, second, third = fake.requests_to("/events/list")
+    assert second.at - first.at >= 0.9 and third.at - second.at < 0.5
+    assert time.monotonic() - started < 5

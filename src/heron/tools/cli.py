@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, TypeVar, cast
 
 import click
 
@@ -120,7 +120,7 @@ def import_command(
         base_url=url,
         api_key=api_key,
         file_format="csv" if fmt == "csv" else "ndjson",
-        kind=kind,  # type: ignore[arg-type]
+        kind=cast(readers.Kind, kind),
         batch_size=batch_size,
         concurrency=concurrency,
         checkpoint_path=checkpoint_path,

@@ -19,6 +19,7 @@ HeronClientError
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -129,8 +130,6 @@ _BY_STATUS: dict[int, type[APIError]] = {
 
 def reset_time(response: httpx.Response) -> float | None:
     """`X-RateLimit-Reset` (UTC epoch seconds), else `Retry-After` seconds from now, else None."""
-    import time
-
     raw = response.headers.get("x-ratelimit-reset")
     if raw is not None:
         try:

@@ -52,10 +52,10 @@ class RetryPolicy:
         if attempt >= self.max_retries:
             return None
         if isinstance(error, RateLimitedError):
+            if error.reset_at is None:  # no header says when: back off as for a 5xx
+                return self.backoff(attempt)
             current = time.time() if now is None else now
-            wait = 0.0 if error.reset_at is None else max(0.0, error.reset_at - current)
-            if error.reset_at is None:
-                wait = self.backoff(attempt)
+            wait = max(0.0, error.reset_at - current)
             if wait > self.max_rate_limit_wait:
                 return None
             return wait + random.uniform(0, self.rate_limit_jitter)
