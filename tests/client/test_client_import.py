@@ -133,21 +133,26 @@ def test_import_refuses_a_checkpoint_of_another_file(fake: FakeBraze, tmp_path: 
 
 
 @pytest.mark.slow
-def test_import_killed_midway_resumes_without_duplicates(tmp_path: Path) -> None:
-    """SIGKILL during an import, then a re-run: every record stored exactly once."""
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+def test_import_killed_midway_resumes_without_duplicates(tmp_path: Path, stop: int) -> None:
+    """SIGKILL (or Ctrl-C) during an import, then a re-run: every record stored exactly once."""
     source = _ndjson(tmp_path / "data.ndjson", 6000)
     with FakeBraze(delay=0.02) as fake:
         argv = [sys.executable, "-m", "heron", "import", str(source), "--url", fake.base_url,
                 "--api-key", "k", "--concurrency", "8"]  # fmt: skip
-        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         checkpoint = tmp_path / "data.ndjson.heron-import"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if checkpoint.exists() and len(checkpoint.read_text().splitlines()) > 3:
                 break  # a snapshot line and some acknowledgements
             time.sleep(0.02)
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
+        os.kill(process.pid, stop)
+        _, stderr = process.communicate(timeout=30)
+        if stop == signal.SIGINT:
+            assert process.returncode == 1
+            assert b"re-run the same command to resume" in stderr
+            assert len(checkpoint.read_text().splitlines()) == 1  # compacted on the way out
         stored_before = len(fake.stored)
         assert 0 < stored_before < 6000
         done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)

@@ -145,8 +145,12 @@ def import_command(
             raise click.ClickException(str(exc)) from None
         except ImportFailed as exc:
             failed, result = exc, exc.result
+        except KeyboardInterrupt:
+            raise click.ClickException(
+                "interrupted; the checkpoint is saved: re-run the same command to resume"
+            ) from None
     elapsed = max(time.monotonic() - started, 1e-9)
-    sent = sum(result.counts.values())
+    sent = result.counted_now
     click.echo(
         f"processed {result.counts['events']} events, {result.counts['purchases']} purchases,"
         f" {result.counts['attributes']} attributes objects; {len(result.errors)} refused"

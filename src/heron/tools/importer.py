@@ -71,6 +71,12 @@ class ImportResult:
     skipped_batches: int
     errors: list[LineError]
     resumed_from: int
+    counted_before: int = 0  # objects acknowledged by earlier runs
+
+    @property
+    def counted_now(self) -> int:
+        """Objects acknowledged by this run."""
+        return sum(self.counts.values()) - self.counted_before
 
 
 class ImportFailed(Exception):
@@ -99,6 +105,7 @@ async def run_import(options: ImportOptions, progress: Progress | None = None) -
     result = ImportResult({a: 0 for a in ARRAYS}, 0, 0, [], checkpoint.record)
     for name, value in checkpoint.counts.items():
         result.counts[name] = value
+    result.counted_before = sum(result.counts.values())
     if checkpoint.complete:
         return result
     if progress is not None and checkpoint.offset:
