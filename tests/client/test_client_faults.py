@@ -409,3 +409,19 @@ def test_429_without_reset_uses_retry_after_then_backoff(fake: FakeBraze) -> Non
     first, second, third = fake.requests_to("/events/list")
     assert second.at - first.at >= 0.9 and third.at - second.at < 0.5
     assert time.monotonic() - started < 5
+
+
+def test_sync_and_async_clients_offer_the_same_methods() -> None:
+    """Every endpoint method exists on both clients, with the same parameters."""
+    import inspect
+
+    def public(cls: type) -> dict[str, list[str]]:
+        return {
+            name: list(inspect.signature(getattr(cls, name)).parameters)
+            for name in dir(cls)
+            if not name.startswith("_")
+        }
+
+    sync, asynchronous = public(Braze), public(AsyncBraze)
+    asynchronous["track_all"].remove("concurrency")
+    assert sync == asynchronous
