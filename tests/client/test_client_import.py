@@ -229,3 +229,17 @@ def test_checkpoint_journal_watermark_and_torn_line(tmp_path: Path) -> None:
     assert again.counts == {"events": 220} and again.errors == 5
     with pytest.raises(CheckpointMismatch):
         Checkpoint.load(path, "other")
+
+
+def test_commands_explain_a_missing_client(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Without heron-client installed, the tools say how to install it."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "heron_client" else real(name)
+    )
+    source = _ndjson(tmp_path / "d.ndjson", 1)
+    for argv in (["import", str(source)], ["export", "events"], ["series", "e"]):
+        result = CliRunner().invoke(main, [*argv, "--api-key", "k"])
+        assert result.exit_code == 1 and "pip install -e clients/python" in result.output

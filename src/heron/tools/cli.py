@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import importlib.util
 import json
 import sys
 import time
@@ -39,6 +40,14 @@ def _connection(function: F) -> F:
         show_default=True,
         help="heron's URL or a Braze REST endpoint (env HERON_URL).",
     )(function)
+
+
+def _require_client() -> None:
+    """Fail with an install hint when heron-client (its own distribution) is missing."""
+    if importlib.util.find_spec("heron_client") is None:
+        raise click.ClickException(
+            "this command needs heron-client: pip install -e clients/python (see docs/client.md)"
+        )
 
 
 def _run(coroutine: Any) -> Any:
@@ -112,6 +121,8 @@ def import_command(
     from heron.tools import readers
     from heron.tools.checkpoint import CheckpointMismatch
     from heron.tools.importer import ImportFailed, ImportOptions, ImportResult, run_import
+
+    _require_client()
     from heron_client import RetryPolicy
 
     fmt = readers.detect_format(file) if file_format == "auto" else file_format
@@ -188,6 +199,7 @@ def import_command(
 )
 def export_command(what: str, url: str, api_key: str, out_format: str, output: Path | None) -> None:
     """Export every custom event, campaign or segment (all pages) as JSON or CSV."""
+    _require_client()
     from heron_client import Braze, HeronClientError
 
     with Braze(api_key, url) as braze:
@@ -260,6 +272,7 @@ def series_command(
     width: int,
 ) -> None:
     """Chart the /events/data_series of EVENT in the terminal."""
+    _require_client()
     from heron_client import Braze, HeronClientError
 
     with Braze(api_key, url) as braze:
