@@ -9,6 +9,6 @@ PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/heron ]; then
     "$PYTHON" -m venv .venv
     .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e .
+    .venv/bin/python -m pip install --quiet -e . -e clients/python
 fi
 exec .venv/bin/heron serve --new-key "$@"

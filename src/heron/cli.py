@@ -20,6 +20,7 @@ from heron.permissions import ALL_PERMISSIONS, parse_permissions
 from heron.ratelimit.cli import rate_limit
 from heron.store import migrate
 from heron.store.engine import make_engine, normalize_url
+from heron.tools.cli import register as register_tools
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -242,6 +243,7 @@ def keys_revoke(key_id: str, database: str) -> None:
 
 
 main.add_command(catalog)  # heron catalog list|create|update|blocklist|...|purge
+register_tools(main)  # heron import|export|series (HTTP tools on heron-client)
 
 
 if __name__ == "__main__":  # pragma: no cover

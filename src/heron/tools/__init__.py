@@ -1,0 +1,1 @@
+"""Data tools over HTTP (`heron import`, `export`, `series`), built on heron-client."""
