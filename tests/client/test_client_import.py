@@ -14,9 +14,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from fakeserver import FakeBraze, Reply, StoreThenDrop
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
 
 from heron.cli import main
+from heron.store.schema import events
 from heron.tools.cli import chart
+from serverproc import ServerProcess, heron_cli
 
 
 @pytest.fixture
@@ -243,3 +247,42 @@ def test_commands_explain_a_missing_client(monkeypatch: pytest.MonkeyPatch, tmp_
     for argv in (["import", str(source)], ["export", "events"], ["series", "e"]):
         result = CliRunner().invoke(main, [*argv, "--api-key", "k"])
         assert result.exit_code == 1 and "pip install -e clients/python" in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_import_killed_midway_against_heron_stores_every_event_once(
+    database_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    """SIGKILL an import into a real heron, re-run it: heron holds each event exactly once.
+
+    Batches in flight at the kill were stored by heron but not journalled by the importer; the
+    re-run re-sends them under their old Idempotency-Key and heron answers without storing.
+    """
+    source = tmp_path / "events.ndjson"
+    with source.open("w") as stream:
+        for i in range(30_000):
+            event = {"external_id": f"u{i % 500}", "name": "played",
+                     "time": "2026-01-01T00:00:00Z", "properties": {"seq": i}}  # fmt: skip
+            stream.write(json.dumps(event) + "\n")
+    key = heron_cli("keys", "create", "--name", "import", "--database", database_url)
+    with ServerProcess(database_url, tmp_path / "server.log", workers=2) as server:
+        argv = [sys.executable, "-m", "heron", "import", str(source), "--url", server.base_url,
+                "--api-key", key, "--concurrency", "16"]  # fmt: skip
+        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        checkpoint = tmp_path / "events.ndjson.heron-import"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if checkpoint.exists() and len(checkpoint.read_text().splitlines()) > 20:
+                break
+            time.sleep(0.005)
+        os.kill(process.pid, signal.SIGKILL)
+        process.communicate(timeout=30)
+        with engine.connect() as conn:
+            stored_before = conn.execute(select(func.count()).select_from(events)).scalar_one()
+        assert 0 < stored_before < 30_000
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=180, check=False)
+        assert done.returncode == 0, done.stderr
+    with engine.connect() as conn:
+        seqs = conn.execute(select(events.c.properties)).scalars().all()
+    assert sorted(json.loads(p)["seq"] for p in seqs) == list(range(30_000))
