@@ -143,7 +143,8 @@ def _aggregate(conn: Connection, campaign_id: int, counted: dict[_Key, list[int]
         }
         for user_id in sorted(set(user_ids)):
             statement = _insert(conn, campaign_daily_users).values(**key, user_id=user_id)
-            new_users += conn.execute(statement.on_conflict_do_nothing()).rowcount
+            added = statement.on_conflict_do_nothing().returning(campaign_daily_users.c.user_id)
+            new_users += len(conn.execute(added).all())
         upsert = _insert(conn, campaign_daily).values(**key, total=len(user_ids), uniques=new_users)
         conn.execute(
             upsert.on_conflict_do_update(
