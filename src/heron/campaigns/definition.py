@@ -332,7 +332,9 @@ def load_definition(value: Any) -> CampaignDefinition:
     fields = dict(value)
     raw_messages = fields.pop("messages", {})
     if not isinstance(raw_messages, dict):
-        kind = type(raw_messages).__name__
+        kind = {type(None): "null", list: "array", str: "str", bool: "bool"}.get(
+            type(raw_messages), type(raw_messages).__name__
+        )
         raise DefinitionError(f"Expected `object`, got `{kind}` - at `$.messages`")
     messages: dict[str, Message | Control] = {}
     for key, raw in raw_messages.items():
