@@ -202,6 +202,33 @@ def _cases(a: Workspace) -> list[Case]:
                 Case("POST", f"{base}/trash", body={"names": [name]}, check=_status(404)),
                 Case("POST", f"{base}/restore", body={"names": [name]}, check=_status(404)),
             ]
+    # campaigns: A's campaign id names nothing in B
+    campaign = {"campaign_id": "a-campaign"}
+    cases += [
+        Case(
+            "GET",
+            "/campaigns/list",
+            check=_lists_nothing_of_a("campaigns", "A campaign"),
+            compare_with_a=True,
+        ),
+        Case("GET", "/campaigns/details", campaign, check=_status(404)),
+        Case("GET", "/campaigns/data_series", {**campaign, **SERIES}, check=_status(404)),
+        Case(
+            "GET",
+            "/heron/v1/campaigns",
+            check=_lists_nothing_of_a("campaigns", "A campaign"),
+            compare_with_a=True,
+        ),
+        Case("GET", "/heron/v1/campaigns/details", campaign, check=_status(404)),
+        Case(
+            "POST",
+            "/heron/v1/campaigns/update",
+            body={**campaign, "name": "B was here"},
+            check=_status(404),
+        ),
+        Case("POST", "/heron/v1/campaigns/archive", body=campaign, check=_status(404)),
+        Case("POST", "/heron/v1/campaigns/unarchive", body=campaign, check=_status(404)),
+    ]
     # last: creating the same name in B makes B's own entry and never touches A's
     cases += [
         Case(
@@ -216,6 +243,14 @@ def _cases(a: Workspace) -> list[Case]:
             ("products", "a_product"),
         )
     ]
+    cases.append(
+        Case(
+            "POST",
+            "/heron/v1/campaigns",
+            body={"id": "a-campaign", "name": "B's own"},
+            check=_status(201),
+        )
+    )
     return cases
 
 
@@ -247,6 +282,11 @@ def two_workspaces(
         "events_processed": 1,
         "purchases_processed": 1,
     }
+    campaign = {"id": "a-campaign", "name": "A campaign", "tags": ["a"]}
+    created = client.post(
+        "/heron/v1/campaigns", content=json.dumps(campaign), headers=auth(workspace.key)
+    )
+    assert created.status_code == 201, created.text
     return workspace, make_workspace(engine, "b")
 
 
@@ -268,6 +308,8 @@ def test_no_workspace_sees_or_changes_another(
     snapshot_before = _call(
         client, a.key, Case("GET", "/heron/v1/events/details", {"name": "a_event"})
     ).json()
+    a_campaign = Case("GET", "/campaigns/details", {"campaign_id": "a-campaign"})
+    campaign_before = _call(client, a.key, a_campaign).json()
     failures = []
     for case in _cases(a):
         b_response = _call(client, b.key, case)
@@ -280,6 +322,7 @@ def test_no_workspace_sees_or_changes_another(
     # A is untouched: same catalog entry, still Active, and its zone is still UTC
     after = _call(client, a.key, Case("GET", "/heron/v1/events/details", {"name": "a_event"}))
     assert after.json() == snapshot_before
+    assert _call(client, a.key, a_campaign).json() == campaign_before
     zone = _call(client, a.key, Case("GET", "/heron/v1/workspace")).json()
     assert "UTC" in json.dumps(zone)
 

@@ -19,6 +19,7 @@ from heron.admin.directory import AppDirectory
 from heron.admin.workspace_api import routes as workspace_routes
 from heron.analytics.kpi_routes import routes as kpi_routes
 from heron.analytics.routes import routes as analytics_routes
+from heron.campaigns import routes as campaign_routes
 from heron.catalog import routes as catalog_routes
 from heron.catalog import start_maintenance
 from heron.config import Settings
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             *kpi_routes,
             *workspace_routes,
             *catalog_routes,
+            *campaign_routes,
             Route("/healthz", healthz, methods=["GET"]),
             openapi_route,
         ],

@@ -14,6 +14,7 @@ from heron.admin import apps as app_admin
 from heron.admin import keys as key_admin
 from heron.admin import workspaces as ws_admin
 from heron.admin.settings_cli import set_time_zone_command
+from heron.campaigns.cli import campaigns
 from heron.catalog.cli import catalog
 from heron.config import DEFAULT_DATABASE_URL, Settings
 from heron.permissions import ALL_PERMISSIONS, parse_permissions
@@ -244,6 +245,7 @@ def keys_revoke(key_id: str, database: str) -> None:
 
 main.add_command(catalog)  # heron catalog list|create|update|blocklist|...|purge
 register_tools(main)  # heron import|export|series (HTTP tools on heron-client)
+main.add_command(campaigns)  # heron campaigns create|update|archive|unarchive|list|show
 
 
 if __name__ == "__main__":  # pragma: no cover

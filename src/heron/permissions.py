@@ -35,6 +35,7 @@ ALL_PERMISSIONS: tuple[str, ...] = (
     # heron's own management API (not Braze names): catalog governance, workspace settings
     "heron.catalog.manage",
     "heron.workspace.manage",
+    "heron.campaigns.manage",
 )
 _KNOWN = frozenset(ALL_PERMISSIONS)
 

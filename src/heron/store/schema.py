@@ -390,3 +390,90 @@ kpi_daily = Table(
     Column("mau_delta", BigInteger, nullable=False),
     sqlite_with_rowid=False,
 )
+
+# Campaigns (heron.campaigns): definitions managed through /heron/v1/campaigns, the sends and
+# engagement the messaging side records, and their daily aggregates (local days of the
+# workspace's zone, days since 1970-01-01). `api_id` is the campaign's Braze API identifier.
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), nullable=False),
+    Column("api_id", String(64), nullable=False),
+    Column("name", Name, nullable=False),
+    Column("archived", Boolean, nullable=False, server_default="0"),
+    Column("definition", Text, nullable=False),  # JSON: heron.campaigns.definition
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("updated_at_ms", BigInteger, nullable=False),
+    Column("first_sent_ms", BigInteger, nullable=True),
+    Column("last_sent_ms", BigInteger, nullable=True),
+    UniqueConstraint("workspace_id", "api_id", name="uq_campaigns_workspace_api_id"),
+    Index("ix_campaigns_workspace_created", "workspace_id", "created_at_ms"),
+)
+
+campaign_receipts = Table(
+    "campaign_receipts",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("workspace_id", Integer, nullable=False),
+    Column("campaign_id", BigInteger, nullable=False),  # campaigns.id
+    Column("variation_id", Text, nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("time_ms", BigInteger, nullable=False),
+    Index("ix_campaign_receipts_campaign_time", "campaign_id", "time_ms"),
+)
+
+campaign_engagements = Table(
+    "campaign_engagements",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("workspace_id", Integer, nullable=False),
+    Column("campaign_id", BigInteger, nullable=False),
+    Column("variation_id", Text, nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),  # heron.campaigns.engagement.KINDS
+    Column("time_ms", BigInteger, nullable=False),
+    Index("ix_campaign_engagements_campaign_kind_time", "campaign_id", "kind", "time_ms"),
+)
+
+# Per (campaign, variation, channel, local day, metric): events and distinct users. The
+# campaign-wide distinct recipients use variation_id = channel = "".
+campaign_daily = Table(
+    "campaign_daily",
+    metadata,
+    Column("campaign_id", BigInteger, primary_key=True),
+    Column("variation_id", Text, primary_key=True),
+    Column("channel", String(32), primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("metric", String(32), primary_key=True),
+    Column("total", BigInteger, nullable=False),
+    Column("uniques", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+campaign_daily_users = Table(
+    "campaign_daily_users",
+    metadata,
+    Column("campaign_id", BigInteger, primary_key=True),
+    Column("variation_id", Text, primary_key=True),
+    Column("channel", String(32), primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("metric", String(32), primary_key=True),
+    Column("user_id", BigInteger, primary_key=True),
+    sqlite_with_rowid=False,
+)
+
+# Session starts and app upgrades per user (conversion sources with no other store yet).
+user_activity = Table(
+    "user_activity",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("workspace_id", Integer, nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),  # session_start | app_upgrade
+    Column("app_id", Integer, nullable=True),  # apps.id
+    Column("time_ms", BigInteger, nullable=False),
+    Index("ix_user_activity_user_time", "user_id", "time_ms"),
+)
