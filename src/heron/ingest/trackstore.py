@@ -23,6 +23,7 @@ from heron.analytics.kpi import KpiRecorder
 from heron.ingest.batch import TrackBatch, TrackOutcome
 from heron.ingest.records import AttributeRecord, ObjectError, UserRef
 from heron.store.schema import ALL_APPS, ALL_PRODUCTS
+from heron.users.generation import IdentityWatch
 from heron.users.profile import apply_attributes
 
 USER_NOT_FOUND = "no user matches the identifier and '_update_existing_only' is true"
@@ -126,6 +127,8 @@ class TrackStore:
         self._group: _Group | None = None
         self._prop_rows: dict[str, list[tuple[Any, ...]]] = {}
         self._kpi = KpiRecorder(self._postgres)
+        # merges, identifies, deletes (any process) re-point identifiers: heron.users.generation
+        self._identities = IdentityWatch(self._postgres)
 
     # -- transaction bookkeeping -------------------------------------------------------------
 
@@ -176,6 +179,8 @@ class TrackStore:
         assert raw is not None
         cur = raw.cursor()
         try:
+            if self._identities.changed(cur, {batch.workspace_id for batch in batches}):
+                self.forget_users()
             self._current_time_zones(cur, batches)
             self._prefetch_external_ids(cur, batches)
             outcomes = [self._apply_batch(cur, batch) for batch in batches]
