@@ -14,7 +14,6 @@ from users_helpers import (
     days_ago,
     event,
     events,
-    export,
     make_alias_user,
     one_user,
     post,
