@@ -3,7 +3,6 @@ accepts them (so schema-valid requests succeed) and Braze's answers."""
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 from heron.ingest.identifiers import MAX_ALIAS_PART_LENGTH, MAX_EMAIL_LENGTH, MAX_IDENTIFIER_LENGTH
@@ -13,37 +12,32 @@ from heron.users.parse import IDENTIFIED, IDENTIFY_PRIORITIES, MAX_IDS, PRIORITI
 
 JSONObject = dict[str, Any]
 
-_NO_NUL = "^[^\\u0000]*$"
 
-
-def _string(description: str, max_length: int = MAX_IDENTIFIER_LENGTH, **extra: Any) -> JSONObject:
-    """A non-empty string without NUL characters."""
+def _string(
+    description: str, max_length: int = MAX_IDENTIFIER_LENGTH, *, stored: bool = False, **extra: Any
+) -> JSONObject:
+    """A non-empty string; one that is stored may not contain NUL (one looked up may)."""
+    if stored:
+        extra["pattern"] = "^[^\\u0000]*$"
     return {
         "type": "string",
         "minLength": 1,
         "maxLength": max_length,
-        "pattern": _NO_NUL,
         "description": description,
         **extra,
     }
 
 
-def _orders(allowed: tuple[str, ...]) -> list[list[str]]:
-    """Every valid `prioritization` array: ordered, no repeats, not both (un)identified."""
-    found = []
-    for size in range(1, len(allowed) + 1):
-        for order in itertools.permutations(allowed, size):
-            if not (IDENTIFIED in order and UNIDENTIFIED in order):
-                found.append(list(order))
-    return found
-
-
 def _prioritization(allowed: tuple[str, ...]) -> JSONObject:
-    """The `prioritization` schema for one endpoint's allowed values."""
+    """The `prioritization` schema for one endpoint's allowed values (not both (un)identified)."""
     return {
         "type": "array",
-        "items": {"type": "string", "enum": list(allowed)},
-        "enum": _orders(allowed),
+        "minItems": 1,
+        "uniqueItems": True,
+        "anyOf": [
+            {"items": {"type": "string", "enum": [p for p in allowed if p != excluded]}}
+            for excluded in (IDENTIFIED, UNIDENTIFIED)
+        ],
         "description": "Ordered rules picking one profile when several match: "
         + ", ".join(f"`{p}`" for p in allowed)
         + " (at most one of `identified` and `unidentified`). Still several: nothing happens.",
@@ -64,15 +58,9 @@ ALIAS = add_schema(
     },
 )
 _EXTERNAL_ID = _string("A user's external ID.")
-_EMAIL = _string(
-    "An email address (matched case-insensitively).",
-    MAX_EMAIL_LENGTH,
-    pattern="^[^\\u0000@]+@[^\\u0000]+$",
-)
-_PHONE = _string(
-    "A phone number (E.164 recommended; matched on its digits).",
-    pattern="^[^\\u0000]*[0-9][^\\u0000]*$",
-)
+_NEW_EXTERNAL_ID = _string("The external ID to give.", stored=True)
+_EMAIL = _string("An email address (matched case-insensitively).", MAX_EMAIL_LENGTH, pattern="@")
+_PHONE = _string("A phone number (E.164 recommended; matched on its digits).", pattern="[0-9]")
 
 
 def _contact(kind: str, allowed: tuple[str, ...]) -> JSONObject:
@@ -87,15 +75,21 @@ def _contact(kind: str, allowed: tuple[str, ...]) -> JSONObject:
     }
 
 
-def _one_of_keys(keys: tuple[str, ...], branch: dict[str, JSONObject]) -> list[JSONObject]:
-    """`oneOf` branches: each requires its key(s) and forbids the other kinds."""
+def _exclusive(branches: dict[str, JSONObject]) -> list[JSONObject]:
+    """`anyOf` branches, one per identifier kind, each closed to the others' keys."""
     return [
-        {
-            **schema,
-            "not": {"anyOf": [{"required": [other]} for other in keys if other != key]},
-        }
-        for key, schema in branch.items()
+        {**schema, "type": "object", "additionalProperties": False} for schema in branches.values()
     ]
+
+
+def _closed(properties: JSONObject, *required: str) -> JSONObject:
+    """One exclusive shape of an export request (with optional `fields_to_export`)."""
+    return {
+        "type": "object",
+        "required": list(required),
+        "properties": {**properties, "fields_to_export": _FIELDS},
+        "additionalProperties": False,
+    }
 
 
 def _body(schema: JSONObject) -> JSONObject:
@@ -125,6 +119,11 @@ _PROCESSED = add_schema(
     },
 )
 _ERRORS = braze_errors(400, 413, 503)
+_FIELDS = {
+    "type": "array",
+    "items": {"type": "string", "enum": list(EXPORT_FIELDS)},
+    "description": "Fields to export (default: every field).",
+}
 
 
 def _register_aliases() -> None:
@@ -148,8 +147,12 @@ def _register_aliases() -> None:
                                 "required": ["alias_name", "alias_label"],
                                 "properties": {
                                     "external_id": _EXTERNAL_ID,
-                                    "alias_name": _string("The alias.", MAX_ALIAS_PART_LENGTH),
-                                    "alias_label": _string("Its label.", MAX_ALIAS_PART_LENGTH),
+                                    "alias_name": _string(
+                                        "The alias.", MAX_ALIAS_PART_LENGTH, stored=True
+                                    ),
+                                    "alias_label": _string(
+                                        "Its label.", MAX_ALIAS_PART_LENGTH, stored=True
+                                    ),
                                 },
                             },
                             "New user alias objects.",
@@ -179,8 +182,11 @@ def _register_aliases() -> None:
                                 "type": "object",
                                 "required": ["alias_label", "old_alias_name", "new_alias_name"],
                                 "properties": {
-                                    name: _string(name, MAX_ALIAS_PART_LENGTH)
-                                    for name in ("alias_label", "old_alias_name", "new_alias_name")
+                                    "alias_label": _string("The label.", MAX_ALIAS_PART_LENGTH),
+                                    "old_alias_name": _string("The name.", MAX_ALIAS_PART_LENGTH),
+                                    "new_alias_name": _string(
+                                        "The new name.", MAX_ALIAS_PART_LENGTH, stored=True
+                                    ),
                                 },
                             },
                             "Update user alias objects.",
@@ -203,13 +209,13 @@ def _register_identify() -> None:
             return {
                 "type": "object",
                 "required": ["external_id", "user_alias"],
-                "properties": {"external_id": _EXTERNAL_ID, "user_alias": ALIAS},
+                "properties": {"external_id": _NEW_EXTERNAL_ID, "user_alias": ALIAS},
             }
         contact = _contact(kind, IDENTIFY_PRIORITIES)
         return {
             **contact,
             "required": ["external_id", *contact["required"]],
-            "properties": {"external_id": _EXTERNAL_ID, **contact["properties"]},
+            "properties": {"external_id": _NEW_EXTERNAL_ID, **contact["properties"]},
         }
 
     register(
@@ -253,11 +259,9 @@ def _register_identify() -> None:
 
 def _merge_identifier() -> JSONObject:
     """One side of a merge update."""
-    keys = ("external_id", "user_alias", "email", "phone")
     return {
         "type": "object",
-        "oneOf": _one_of_keys(
-            keys,
+        "anyOf": _exclusive(
             {
                 "external_id": {
                     "required": ["external_id"],
@@ -317,7 +321,6 @@ def _register_merge_and_delete() -> None:
         },
         permission="users.merge",
     )
-    keys = ("external_ids", "user_aliases", "braze_ids", "email_addresses", "phone_numbers")
     lists = {
         "external_ids": _array(_EXTERNAL_ID, "External IDs."),
         "user_aliases": _array(ALIAS, "User aliases."),
@@ -335,8 +338,12 @@ def _register_merge_and_delete() -> None:
             "requestBody": _body(
                 {
                     "type": "object",
-                    "properties": lists,
-                    "oneOf": _one_of_keys(keys, {key: {"required": [key]} for key in keys}),
+                    "anyOf": _exclusive(
+                        {
+                            key: {"required": [key], "properties": {key: schema}}
+                            for key, schema in lists.items()
+                        }
+                    ),
                 }
             ),
             "responses": {
@@ -390,7 +397,16 @@ def _register_export() -> None:
             },
         },
     )
-    keys = ("lists", "device_id", "braze_id", "email_address", "phone")
+    lists = {
+        "external_ids": _array(_EXTERNAL_ID, "External IDs.", 25),
+        "user_aliases": _array(ALIAS, "User aliases.", 25),
+    }
+    singles = {
+        "device_id": _string("A device ID (heron keeps no devices)."),
+        "braze_id": _string("A Braze ID."),
+        "email_address": _EMAIL,
+        "phone": _PHONE,
+    }
     register(
         "/users/export/ids",
         "post",
@@ -402,39 +418,11 @@ def _register_export() -> None:
             "requestBody": _body(
                 {
                     "type": "object",
-                    "properties": {
-                        "external_ids": _array(_EXTERNAL_ID, "External IDs.", 25),
-                        "user_aliases": _array(ALIAS, "User aliases.", 25),
-                        "device_id": _string("A device ID (heron keeps no devices)."),
-                        "braze_id": _string("A Braze ID."),
-                        "email_address": _EMAIL,
-                        "phone": _PHONE,
-                        "fields_to_export": {
-                            "type": "array",
-                            "items": {"type": "string", "enum": list(EXPORT_FIELDS)},
-                        },
-                    },
-                    "oneOf": [
-                        {
-                            "anyOf": [
-                                {"required": ["external_ids"]},
-                                {"required": ["user_aliases"]},
-                            ],
-                            "not": {"anyOf": [{"required": [k]} for k in keys[1:]]},
-                        },
-                        *(
-                            {
-                                "required": [key],
-                                "not": {
-                                    "anyOf": [
-                                        {"required": [k]}
-                                        for k in (*keys[1:], "external_ids", "user_aliases")
-                                        if k != key
-                                    ]
-                                },
-                            }
-                            for key in keys[1:]
-                        ),
+                    "anyOf": [
+                        _closed({"external_ids": lists["external_ids"]}, "external_ids"),
+                        _closed({"user_aliases": lists["user_aliases"]}, "user_aliases"),
+                        _closed(lists, "external_ids", "user_aliases"),
+                        *(_closed({key: schema}, key) for key, schema in singles.items()),
                     ],
                 }
             ),

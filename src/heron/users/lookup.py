@@ -38,6 +38,8 @@ class Match:
 
 def by_external_id(conn: Connection, workspace_id: int, external_id: str) -> int | None:
     """The profile with this external_id."""
+    if "\x00" in external_id:  # never stored (and PostgreSQL refuses NUL in text)
+        return None
     found = conn.execute(
         select(users.c.id).where(
             users.c.workspace_id == workspace_id, users.c.external_id == external_id
@@ -48,6 +50,8 @@ def by_external_id(conn: Connection, workspace_id: int, external_id: str) -> int
 
 def by_braze_id(conn: Connection, workspace_id: int, braze_id: str) -> int | None:
     """The profile with this braze_id."""
+    if "\x00" in braze_id:
+        return None
     found = conn.execute(
         select(users.c.id).where(users.c.workspace_id == workspace_id, users.c.braze_id == braze_id)
     ).scalar()
@@ -56,6 +60,8 @@ def by_braze_id(conn: Connection, workspace_id: int, braze_id: str) -> int | Non
 
 def by_alias(conn: Connection, workspace_id: int, label: str, name: str) -> int | None:
     """The profile holding the alias (label, name)."""
+    if "\x00" in label or "\x00" in name:
+        return None
     found = conn.execute(
         select(user_aliases.c.user_id).where(
             user_aliases.c.workspace_id == workspace_id,
@@ -68,6 +74,8 @@ def by_alias(conn: Connection, workspace_id: int, label: str, name: str) -> int 
 
 def contact_matches(conn: Connection, workspace_id: int, ref: UserRef) -> list[Match]:
     """Every profile whose email (case-insensitive) or phone (digits) matches, oldest first."""
+    if "\x00" in ref.value:
+        return []
     if ref.kind == "email":
         condition = users.c.email_key == email_key(ref.value)
     else:

@@ -40,13 +40,19 @@ class Target:
     prioritization: tuple[str, ...] = ()
 
 
-def string(value: object, where: str, limit: int = MAX_IDENTIFIER_LENGTH) -> str:
-    """A non-empty string of at most `limit` characters without NUL, or a 400."""
+def string(
+    value: object, where: str, limit: int = MAX_IDENTIFIER_LENGTH, *, lookup: bool = False
+) -> str:
+    """A non-empty string of at most `limit` characters, or a 400.
+
+    An identifier that will be stored must not contain NUL; one only looked up (`lookup`) may,
+    and simply matches nobody (no stored identifier contains NUL).
+    """
     if not isinstance(value, str) or not value:
         raise bad_request(f"{where} must be a non-empty string")
     if len(value) > limit:
         raise bad_request(f"{where} must be at most {limit} characters")
-    if "\x00" in value:
+    if not lookup and "\x00" in value:
         raise bad_request(f"{where} must not contain NUL characters")
     return value
 
@@ -81,25 +87,26 @@ def array(
     return value
 
 
-def alias(value: object, where: str) -> UserRef:
+def alias(value: object, where: str, *, lookup: bool = False) -> UserRef:
     """A user alias object `{"alias_name", "alias_label"}`, or a 400."""
     found = obj(value, where)
-    name = string(found.get("alias_name"), f"{where}.alias_name", MAX_ALIAS_PART_LENGTH)
-    label = string(found.get("alias_label"), f"{where}.alias_label", MAX_ALIAS_PART_LENGTH)
+    limit = MAX_ALIAS_PART_LENGTH
+    name = string(found.get("alias_name"), f"{where}.alias_name", limit, lookup=lookup)
+    label = string(found.get("alias_label"), f"{where}.alias_label", limit, lookup=lookup)
     return UserRef("user_alias", name, label)
 
 
 def email(value: object, where: str) -> str:
-    """An email address (matched case-insensitively), or a 400."""
-    found = string(value, where, MAX_EMAIL_LENGTH)
+    """An email address to look up (matched case-insensitively), or a 400."""
+    found = string(value, where, MAX_EMAIL_LENGTH, lookup=True)
     if "@" not in found:
         raise bad_request(f"{where} is not a valid email address")
     return found
 
 
 def phone(value: object, where: str) -> str:
-    """A phone number (E.164 recommended; matched on its digits), or a 400."""
-    found = string(value, where)
+    """A phone number to look up (E.164 recommended; matched on its digits), or a 400."""
+    found = string(value, where, lookup=True)
     if not any(ch.isdigit() for ch in found):
         raise bad_request(f"{where} is not a valid phone number")
     return found
@@ -158,9 +165,10 @@ def merge_identifier(value: object, where: str) -> Target:
     kind = kinds[0]
     try:
         if kind == "external_id":
-            return Target(UserRef("external_id", string(value[kind], f"{where}.external_id")))
+            external_id = string(value[kind], f"{where}.external_id", lookup=True)
+            return Target(UserRef("external_id", external_id))
         if kind == "user_alias":
-            return Target(alias(value[kind], f"{where}.user_alias"))
+            return Target(alias(value[kind], f"{where}.user_alias", lookup=True))
         return contact(value, kind, where)
     except BrazeError as exc:
         raise bad_request(MERGE_IDENTIFIER_ERROR, [exc.message]) from None

@@ -78,7 +78,7 @@ async def alias_new(request: Request) -> Response:
         ref = parse.alias(item, where)
         external_id = item.get("external_id")
         if external_id is not None:
-            external_id = parse.string(external_id, f"{where}.external_id")
+            external_id = parse.string(external_id, f"{where}.external_id", lookup=True)
         assert ref.label is not None
         entries.append(NewAlias(ref.value, ref.label, external_id))
     ws, now = principal.workspace_id, now_ms()
@@ -96,8 +96,10 @@ async def alias_update(request: Request) -> Response:
         limit = MAX_ALIAS_PART_LENGTH
         entries.append(
             AliasRename(
-                parse.string(item.get("alias_label"), f"{where}.alias_label", limit),
-                parse.string(item.get("old_alias_name"), f"{where}.old_alias_name", limit),
+                parse.string(item.get("alias_label"), f"{where}.alias_label", limit, lookup=True),
+                parse.string(
+                    item.get("old_alias_name"), f"{where}.old_alias_name", limit, lookup=True
+                ),
                 parse.string(item.get("new_alias_name"), f"{where}.new_alias_name", limit),
             )
         )
@@ -127,7 +129,9 @@ def _identifications(body: dict[str, Any]) -> list[Identification]:
             external_id = parse.string(item.get("external_id"), f"{where}.external_id")
             anonymous: Target
             if key == "aliases_to_identify":
-                anonymous = Target(parse.alias(item.get("user_alias"), f"{where}.user_alias"))
+                anonymous = Target(
+                    parse.alias(item.get("user_alias"), f"{where}.user_alias", lookup=True)
+                )
             else:
                 kind = "email" if key == "emails_to_identify" else "phone"
                 anonymous = parse.contact(item, kind, where, IDENTIFY_PRIORITIES)
@@ -192,11 +196,11 @@ def _delete_targets(body: dict[str, Any]) -> list[Target]:
     for index, item in enumerate(items):
         where = f"'{key}'[{index}]"
         if key == "external_ids":
-            targets.append(Target(UserRef("external_id", parse.string(item, where))))
+            targets.append(Target(UserRef("external_id", parse.string(item, where, lookup=True))))
         elif key == "braze_ids":
-            targets.append(Target(UserRef("braze_id", parse.string(item, where))))
+            targets.append(Target(UserRef("braze_id", parse.string(item, where, lookup=True))))
         elif key == "user_aliases":
-            targets.append(Target(parse.alias(item, where)))
+            targets.append(Target(parse.alias(item, where, lookup=True)))
         else:
             kind = "email" if key == "email_addresses" else "phone"
             targets.append(parse.contact(parse.obj(item, where), kind, where))
@@ -236,7 +240,7 @@ def _export_targets(body: dict[str, Any]) -> list[tuple[str, Target | None]]:
         if key == "phone":
             value = parse.phone(body[key], where)
             return [(value, Target(UserRef("phone", value)))]
-        value = parse.string(body[key], where)
+        value = parse.string(body[key], where, lookup=True)
         return [(value, Target(UserRef("braze_id", value)) if key == "braze_id" else None)]
     external_ids = parse.array(body, "external_ids", too_many=TOO_MANY_IDS_AND_ALIASES) or []
     aliases = parse.array(body, "user_aliases", too_many=TOO_MANY_IDS_AND_ALIASES) or []
@@ -246,10 +250,10 @@ def _export_targets(body: dict[str, Any]) -> list[tuple[str, Target | None]]:
             [f"at most {MAX_IDS} external_ids and user_aliases are allowed together"],
         )
     for index, item in enumerate(external_ids):
-        value = parse.string(item, f"'external_ids'[{index}]")
+        value = parse.string(item, f"'external_ids'[{index}]", lookup=True)
         found.append((value, Target(UserRef("external_id", value))))
     for index, item in enumerate(aliases):
-        ref = parse.alias(item, f"'user_aliases'[{index}]")
+        ref = parse.alias(item, f"'user_aliases'[{index}]", lookup=True)
         found.append((ref.value, Target(ref)))
     return found
 
