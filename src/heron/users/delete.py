@@ -21,6 +21,6 @@ def delete_users(conn: Connection, workspace_id: int, targets: Sequence[Target])
     generation.bump(conn, workspace_id)
     found = {lookup.resolve(conn, workspace_id, target) for target in targets}
     user_ids = sorted(uid for uid in found if uid is not None)
-    history.erase(conn, workspace_id, user_ids)
+    history.delete_user_rows(conn, workspace_id, user_ids)
     profiles.drop(conn, workspace_id, user_ids)
     return len(user_ids)

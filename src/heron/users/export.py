@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from heron.ingest.attribute_values import format_epoch_ms
-from heron.store.schema import apps, users
+from heron.store.schema import apps, products, users
 from heron.users import history, lookup, profiles
 from heron.users.parse import Target
 
@@ -108,14 +108,18 @@ def export_users(
             if s.last_ms >= since:
                 events.setdefault(s.user_id, []).append(_summary(s.name, s))
     bought: dict[int, list[dict[str, Any]]] = {}
-    if "purchases" in fields:
-        summaries = history.purchase_summaries(conn, workspace_id, user_ids, count_quantity=True)
-        for p in sorted(summaries, key=lambda p: p.name):
-            if p.last_ms >= since:
-                bought.setdefault(p.user_id, []).append(_summary(p.name, p))
-    revenue = (
-        history.revenue_totals(conn, workspace_id, user_ids) if "total_revenue" in fields else {}
-    )
+    revenue: dict[int, float] = {}
+    if "purchases" in fields or "total_revenue" in fields:
+        items, revenue = _purchase_items(conn, workspace_id, user_ids)
+        for uid, name, first, last, quantity in items:
+            if last >= since:
+                entry = {
+                    "name": name,
+                    "first": format_epoch_ms(first),
+                    "last": format_epoch_ms(last),
+                    "count": quantity,
+                }
+                bought.setdefault(uid, []).append(entry)
     aliases = profiles.aliases_of(conn, user_ids) if "user_aliases" in fields else {}
     app_names = _app_names(conn, workspace_id) if "push_tokens" in fields else {}
     rows = {
@@ -165,8 +169,41 @@ def export_users(
     return exported
 
 
-def _summary(name: str, summary: history.EventSummary | history.PurchaseSummary) -> dict[str, Any]:
-    """One `custom_events` / `purchases` entry."""
+def _purchase_items(
+    conn: Connection, workspace_id: int, user_ids: Sequence[int]
+) -> tuple[list[tuple[int, str, int, int, int]], dict[int, float]]:
+    """(user, product name, first, last, items bought) per user and product; revenue per user."""
+    spans: dict[tuple[int, int], list[int]] = {}
+    revenue: dict[int, float] = {}
+    for uid, product, time_ms, price, quantity, _currency in history.purchase_times(
+        conn, workspace_id, user_ids
+    ):
+        revenue[uid] = revenue.get(uid, 0.0) + price * quantity
+        span = spans.get((uid, product))
+        if span is None:
+            spans[(uid, product)] = [time_ms, time_ms, quantity]
+        else:
+            span[0], span[1], span[2] = (
+                min(span[0], time_ms),
+                max(span[1], time_ms),
+                span[2] + quantity,
+            )
+    wanted = sorted({product for _uid, product in spans})
+    names = {
+        int(pid): str(name)
+        for pid, name in conn.execute(
+            select(products.c.id, products.c.name).where(products.c.id.in_(wanted))
+        )
+    }
+    items = [
+        (uid, names[product], first, last, quantity)
+        for (uid, product), (first, last, quantity) in spans.items()
+    ]
+    return sorted(items, key=lambda item: (item[0], item[1])), revenue
+
+
+def _summary(name: str, summary: history.EventSummary) -> dict[str, Any]:
+    """One `custom_events` entry."""
     return {
         "name": name,
         "first": format_epoch_ms(summary.first_ms),

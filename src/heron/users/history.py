@@ -1,8 +1,5 @@
 """One user's stored events and purchases: the single place that reads raw rows by user.
 
-It also moves (`reassign`, a merge) and erases (`erase`, a deletion) them, so that user
-lifecycle writes stay next to the reads they must agree with.
-
 Exports, merges, deletes, segment evaluation and campaign conversions all ask "what did these
 users do, and when"; they ask it here so that the storage behind the answer (today the
 `(user_id, time_ms)` indexes of the raw tables) can change without touching them.
@@ -106,13 +103,8 @@ def purchase_summaries(
     *,
     since_ms: int | None = None,
     until_ms: int | None = None,
-    count_quantity: bool = False,
 ) -> list[PurchaseSummary]:
-    """Per (user, product): purchase count, first and last time, within an optional window.
-
-    `count_quantity`: count items (sum of `quantity`) instead of purchase rows, as Braze
-    records a purchase of quantity X as X purchases.
-    """
+    """Per (user, product): purchase count, first and last time, within an optional window."""
     found: list[PurchaseSummary] = []
     for chunk in _chunks(user_ids):
         query = (
@@ -120,7 +112,7 @@ def purchase_summaries(
                 purchases.c.user_id,
                 purchases.c.product_id,
                 products.c.name,
-                func.sum(purchases.c.quantity) if count_quantity else func.count(),
+                func.count(),
                 func.min(purchases.c.time_ms),
                 func.max(purchases.c.time_ms),
             )
@@ -204,40 +196,34 @@ def purchase_times(
     return rows
 
 
-def revenue_totals(
-    conn: Connection, workspace_id: int, user_ids: Iterable[int]
-) -> dict[int, float]:
-    """Per user: the sum of price * quantity over every stored purchase (users without: absent)."""
-    totals: dict[int, float] = {}
-    for chunk in _chunks(user_ids):
-        query = (
-            select(purchases.c.user_id, func.sum(purchases.c.price * purchases.c.quantity))
-            .where(purchases.c.workspace_id == workspace_id, purchases.c.user_id.in_(chunk))
-            .group_by(purchases.c.user_id)
-        )
-        totals.update((int(u), float(total)) for u, total in conn.execute(query))
-    return totals
+def reassign_user(conn: Connection, workspace_id: int, from_user: int, to_user: int) -> None:
+    """Move every raw event and purchase of one user to another (merges).
 
-
-def reassign(conn: Connection, workspace_id: int, source_id: int, target_id: int) -> None:
-    """Move one user's raw events and purchases to another user (a merge)."""
+    Call inside the write transaction that merges the profiles (SQLite: under the write lock).
+    """
     for table in (events, purchases):
         conn.execute(
             update(table)
-            .where(table.c.workspace_id == workspace_id, table.c.user_id == source_id)
-            .values(user_id=target_id)
+            .where(table.c.workspace_id == workspace_id, table.c.user_id == from_user)
+            .values(user_id=to_user)
         )
 
 
-def erase(conn: Connection, workspace_id: int, user_ids: Iterable[int]) -> None:
-    """Delete the raw events and purchases of users (a user deletion)."""
+def delete_user_rows(conn: Connection, workspace_id: int, user_ids: Iterable[int]) -> int:
+    """Delete every raw event and purchase of the users; return rows deleted.
+
+    Call inside the write transaction that deletes the profiles.
+    """
+    deleted = 0
     for chunk in _chunks(user_ids):
         for table in (events, purchases):
-            conn.execute(
+            result = conn.execute(
                 delete(table).where(
                     table.c.workspace_id == workspace_id, table.c.user_id.in_(chunk)
                 )
             )
+            deleted += result.rowcount
+    return deleted
 
 
 def map_row(row: Sequence[object]) -> tuple[int, int, str, int, int, int]:

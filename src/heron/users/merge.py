@@ -95,14 +95,14 @@ def merge_into(
     if keep_data:
         target.standard = fold_standard(target.standard, source.standard)
         target.custom = fold_custom(target.custom, source.custom)
-        history.reassign(conn, workspace_id, source_id, target_id)
+        history.reassign_user(conn, workspace_id, source_id, target_id)
     else:
         tokens = source.standard.get("push_tokens")
         if tokens:
             target.standard["push_tokens"] = _unite(
                 target.standard.get("push_tokens"), tokens, _UNITED["push_tokens"]
             )
-        history.erase(conn, workspace_id, [source_id])
+        history.delete_user_rows(conn, workspace_id, [source_id])
     taken = profiles.alias_labels(conn, target_id)
     statement = update(user_aliases).where(user_aliases.c.user_id == source_id)
     if taken:
