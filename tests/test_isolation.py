@@ -76,6 +76,63 @@ def _status(code: int) -> Callable[[Any, Any], None]:
     return check
 
 
+def _identity_cases() -> list[Case]:
+    """The user-identity endpoints with A's external_id: B changes nothing and finds nothing."""
+    a_user = {"external_id": "a_user"}
+    a_alias = {"alias_name": "a_alias", "alias_label": "a_label"}
+    return [
+        Case(
+            "POST",
+            "/users/alias/new",
+            body={"user_aliases": [{**a_user, **a_alias}]},
+            check=_status(201),
+        ),
+        Case(
+            "POST",
+            "/users/alias/update",
+            body={
+                "alias_updates": [
+                    {"alias_label": "a_label", "old_alias_name": "a_alias", "new_alias_name": "b"}
+                ]
+            },
+            check=_status(201),
+        ),
+        Case(
+            "POST",
+            "/users/identify",
+            body={"aliases_to_identify": [{**a_user, "user_alias": a_alias}]},
+            check=_status(201),
+        ),
+        Case(
+            "POST",
+            "/users/merge",
+            body={"merge_updates": [{"identifier_to_merge": a_user, "identifier_to_keep": a_user}]},
+            check=_status(202),
+        ),
+        Case(
+            "POST",
+            "/users/delete",
+            body={"external_ids": ["a_user"]},
+            check=lambda b, _a: (b.json()["deleted"] == 0) or pytest.fail(b.text),
+        ),
+        # after B's writes above: A's profile is intact, and B cannot read it
+        Case(
+            "POST",
+            "/users/export/ids",
+            body={"external_ids": ["a_user"]},
+            check=lambda b, a: (
+                (
+                    b.json()["users"] == []
+                    and a.json()["users"][0]["custom_attributes"] == {"a_attr": 1}
+                    and a.json()["users"][0]["user_aliases"] == [a_alias]
+                )
+                or pytest.fail(f"B: {b.text} A: {a.text}")
+            ),
+            compare_with_a=True,
+        ),
+    ]
+
+
 def _cases(a: Workspace) -> list[Case]:
     """Every authenticated operation, with A's identifiers."""
     cases = [
@@ -165,6 +222,7 @@ def _cases(a: Workspace) -> list[Case]:
                 (b.status_code == 201 and b.json()["events_processed"] == 0) or pytest.fail(b.text)
             ),
         ),
+        *_identity_cases(),
     ]
     # app_id of another workspace is refused by every analytics endpoint
     for path in (
@@ -287,6 +345,13 @@ def two_workspaces(
         "/heron/v1/campaigns", content=json.dumps(campaign), headers=auth(workspace.key)
     )
     assert created.status_code == 201, created.text
+    alias_body = {
+        "user_aliases": [
+            {"external_id": "a_user", "alias_name": "a_alias", "alias_label": "a_label"}
+        ]
+    }
+    response = client.post("/users/alias/new", json=alias_body, headers=auth(workspace.key))
+    assert response.status_code == 201, response.text
     return workspace, make_workspace(engine, "b")
 
 

@@ -39,6 +39,7 @@ from heron.ratelimit import RateLimiter, RateLimitHeaders
 from heron.runtime import tune_gc
 from heron.store import migrate
 from heron.store.engine import make_engine
+from heron.users.routes import routes as user_routes
 
 log = logging.getLogger("heron")
 
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app = Starlette(
         routes=[
             *ingest_routes,
+            *user_routes,
             *analytics_routes,
             *kpi_routes,
             *workspace_routes,

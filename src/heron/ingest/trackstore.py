@@ -24,6 +24,7 @@ from heron.ingest.batch import TrackBatch, TrackOutcome
 from heron.ingest.idempotency import IdempotencyLedger
 from heron.ingest.records import AttributeRecord, ObjectError, UserRef
 from heron.store.schema import ALL_APPS, ALL_PRODUCTS
+from heron.users.generation import IdentityWatch
 from heron.users.history_index import APPEND_LOCK_KEY
 from heron.users.profile import apply_attributes
 
@@ -129,6 +130,8 @@ class TrackStore:
         self._prop_rows: dict[str, list[tuple[Any, ...]]] = {}
         self._kpi = KpiRecorder(self._postgres)
         self._ledger = IdempotencyLedger(self._postgres)
+        # merges, identifies, deletes (any process) re-point identifiers: heron.users.generation
+        self._identities = IdentityWatch(self._postgres)
 
     # -- transaction bookkeeping -------------------------------------------------------------
 
@@ -181,6 +184,8 @@ class TrackStore:
         try:
             if self._postgres:  # raw-row appends vs. the history indexer's upper bound
                 cur.execute("SELECT pg_advisory_xact_lock_shared(%s)", (APPEND_LOCK_KEY,))
+            if self._identities.changed(cur, {batch.workspace_id for batch in batches}):
+                self.forget_users()
             self._current_time_zones(cur, batches)
             self._prefetch_external_ids(cur, batches)
             self._ledger.begin(

@@ -13,7 +13,9 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
@@ -27,6 +29,8 @@ from heron.store.writelock import WriteLock
 from heron.users.history_index import index_step
 
 log = logging.getLogger("heron.writer")
+
+T = TypeVar("T")
 
 # How often the writer folds closed hours of the recent rollups into the hourly tables.
 COMPACTION_INTERVAL_SECONDS = 60.0
@@ -48,7 +52,16 @@ class _Pending:
     future: asyncio.Future[TrackOutcome]
 
 
-def _deliver(pending: _Pending, outcome: TrackOutcome | BaseException) -> None:
+@dataclass(slots=True)
+class _Job:
+    """A write to run alone, in its own transaction, between groups (see `run`)."""
+
+    work: Callable[[Connection], Any]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+
+
+def _deliver(pending: _Pending | _Job, outcome: Any) -> None:
     """Resolve a request's future from the writer thread (ignoring requests that went away)."""
 
     def resolve() -> None:
@@ -81,7 +94,7 @@ class GroupCommitWriter:
         self._store = store
         self._max_requests = max_group_requests
         self._max_objects = max_group_objects
-        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Pending | _Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.groups_committed = 0
         self.requests_committed = 0
@@ -110,6 +123,19 @@ class GroupCommitWriter:
         self._queue.put(_Pending(batch, loop, future))
         return await future
 
+    async def run(self, work: Callable[[Connection], T]) -> T:
+        """Run `work(conn)` on the writer thread, under the write lock, in its own transaction.
+
+        For writes that must serialize with ingest (user merges, deletes): queued in order with
+        track requests, committed before this returns; an exception rolls it back and is raised.
+        """
+        if self._thread is None:
+            raise StorageUnavailable("the writer is not running")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Job(work, loop, future))
+        return await future
+
     def _run(self) -> None:
         """Writer loop: take a group, commit it, acknowledge it; until told to stop."""
         lock = WriteLock(self._engine)
@@ -126,10 +152,14 @@ class GroupCommitWriter:
                     if first is None:
                         break
                     with lock.held():
-                        if first is not _IDLE:
+                        if isinstance(first, _Job):
+                            self._run_job(conn, first)
+                        elif first is not _IDLE:
                             # Drain only once the lock is ours: what queued meanwhile joins in.
-                            group, stopping = self._drain(first)
+                            group, job, stopping = self._drain(first)
                             self._commit(conn, group)
+                            if job is not None:
+                                self._run_job(conn, job)
                         if time.monotonic() >= self._next_compaction:
                             self._compact(conn)
                         if time.monotonic() >= self._next_history:
@@ -161,8 +191,8 @@ class GroupCommitWriter:
         except Exception:
             log.exception("rollup compaction failed; it will be retried")
 
-    def _drain(self, first: _Pending) -> tuple[list[_Pending], bool]:
-        """Take what is queued behind `first`, within the group bounds; True if told to stop."""
+    def _drain(self, first: _Pending) -> tuple[list[_Pending], _Job | None, bool]:
+        """Take what queued behind `first` within the group bounds, up to a job or a stop."""
         group = [first]
         objects = first.batch.size()
         while len(group) < self._max_requests and objects < self._max_objects:
@@ -171,10 +201,22 @@ class GroupCommitWriter:
             except queue.Empty:
                 break
             if more is None:
-                return group, True
+                return group, None, True
+            if isinstance(more, _Job):
+                return group, more, False
             group.append(more)
             objects += more.batch.size()
-        return group, False
+        return group, None, False
+
+    def _run_job(self, conn: Connection, job: _Job) -> None:
+        """Run one job in its own transaction and hand its result (or exception) back."""
+        try:
+            with conn.begin():
+                result = job.work(conn)
+        except Exception as exc:
+            _deliver(job, exc)
+            return
+        _deliver(job, result)
 
     def _commit(self, conn: Connection, group: list[_Pending]) -> None:
         """Store a group in one transaction; on failure retry its requests one by one."""

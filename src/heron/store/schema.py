@@ -45,6 +45,9 @@ workspaces = Table(
     Column("name", String(255), nullable=False, unique=True),
     Column("time_zone", String(64), nullable=False, server_default="UTC"),
     Column("created_at_ms", BigInteger, nullable=False),
+    # bumped by every identity change that re-points or removes identifiers (merge, identify,
+    # delete, alias rename): ingest caches of identifier -> user id are dropped when it moves
+    Column("identity_generation", BigInteger, nullable=False, server_default="0"),
 )
 
 apps = Table(
