@@ -22,6 +22,7 @@ from heron.analytics.buckets import hour_bucket, zone
 from heron.analytics.kpi import KpiRecorder
 from heron.ingest.batch import TrackBatch, TrackOutcome
 from heron.ingest.records import AttributeRecord, ObjectError, UserRef
+from heron.segments.changes import note_changed_users
 from heron.store.schema import ALL_APPS, ALL_PRODUCTS
 from heron.users.profile import apply_attributes
 
@@ -566,6 +567,7 @@ class TrackStore:
                 ),
                 rows,
             )
+            note_changed_users(cur, self._postgres, [row[-1] for row in rows])
 
     # -- catalog ----------------------------------------------------------------------------
 
