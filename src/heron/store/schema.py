@@ -363,6 +363,8 @@ segment_user_changes = Table(
     metadata,
     Column("id", BigId, primary_key=True),
     Column("user_id", BigInteger, nullable=False),
+    # ids are watermarks: never reuse one after the consumed rows are deleted
+    sqlite_autoincrement=True,
 )
 
 # When a user's membership may change by time passing alone ("in the last 7 days").

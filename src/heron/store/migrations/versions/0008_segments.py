@@ -56,6 +56,7 @@ def upgrade() -> None:
         sa.Column("id", _BIG_ID, nullable=False),
         sa.Column("user_id", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_segment_user_changes")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "segment_rechecks",
