@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from seg_helpers import create_segment, seg_client, track  # noqa: F401
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
@@ -28,7 +29,6 @@ from starlette.testclient import TestClient
 from conftest import Workspace, auth
 from heron.segments.consumer import catch_up
 from heron.store.schema import segment_members, segments, users
-from seg_helpers import create_segment, seg_client, track  # noqa: F401
 
 DAY = 86_400_000
 NOW = int(datetime(2026, 3, 1, 12, tzinfo=UTC).timestamp() * 1000)
@@ -58,7 +58,7 @@ def parse_time(value: Any) -> int | None:
     return int(moment.timestamp() * 1000)
 
 
-# -- the generated world -------------------------------------------------------------------------
+# -- the generated world -----------------------------------------------------------------------
 
 
 class World:
@@ -160,7 +160,7 @@ def random_phase(rng: random.Random, world: World, n_users: int, phase: int) -> 
     return {"attributes": attributes, "events": evs, "purchases": buys}
 
 
-# -- random filters ---------------------------------------------------------------------------------
+# -- random filters ----------------------------------------------------------------------------
 
 
 def random_leaf(rng: random.Random, app_id: str) -> dict[str, Any]:
@@ -260,7 +260,7 @@ def random_filter(rng: random.Random, app_id: str, depth: int = 0) -> dict[str, 
     return {rng.choice(["and", "or"]): children}
 
 
-# -- the brute force -----------------------------------------------------------------------------------
+# -- the brute force ---------------------------------------------------------------------------
 
 
 def same(a: Any, b: Any) -> bool:
@@ -350,7 +350,7 @@ def holds(node: dict[str, Any], world: World, user: str, now: int) -> bool:
     return moment > now - value * DAY  # less_than_days_ago
 
 
-# -- the test -----------------------------------------------------------------------------------------
+# -- the test ----------------------------------------------------------------------------------
 
 
 def members_in_db(engine: Engine, segment_ids: dict[str, str]) -> dict[str, set[str]]:
