@@ -88,7 +88,7 @@ def _event_series(
         return [0] * len(points.starts)
     if segment is not None:
         return segment_rollups.event_counts_in_ranges(
-            conn, segment, int(event_id), points.bounds, app_key
+            conn, segment, int(event_id), segment_rollups.bounds_of(points), app_key
         )
     return rollups.event_counts_in_ranges(conn, workspace_id, int(event_id), points.bounds, app_key)
 
@@ -115,7 +115,7 @@ def _purchase_series(
         product_key = int(found)
     if segment is not None:
         return segment_rollups.purchase_totals_in_ranges(
-            conn, segment, points.bounds, app_key, product_key
+            conn, segment, segment_rollups.bounds_of(points), app_key, product_key
         )
     return rollups.purchase_totals_in_ranges(
         conn, workspace_id, points.bounds, app_key, product_key

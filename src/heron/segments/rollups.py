@@ -15,9 +15,23 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from heron.analytics.series import Points
 from heron.store.schema import ALL_APPS, ALL_PRODUCTS
 
-__all__ = ["event_counts_in_ranges", "purchase_totals_in_ranges"]
+__all__ = ["bounds_of", "event_counts_in_ranges", "purchase_totals_in_ranges"]
+
+_HOUR = 3600
+
+
+def bounds_of(points: Points) -> tuple[int, ...]:
+    """A series' range boundaries in bucket starts.
+
+    An hourly series ends its last point one second after that hour's start (it holds one
+    hourly bucket); here the hour holds four quarter-hour buckets, so it ends an hour later.
+    """
+    if points.unit == "hour":
+        return (*points.starts, points.starts[-1] + _HOUR)
+    return points.bounds
 
 
 @lru_cache(maxsize=64)

@@ -100,7 +100,7 @@ def parse_fields(body: dict[str, Any], *, creating: bool) -> Fields:
         tags = tuple(dict.fromkeys(_text(t, "tags", MAX_TAG_LENGTH, empty=False) for t in tags))
     raw_filter = body.get("filter")
     if creating and raw_filter is None:
-        raise SegmentError(400, "$.filter: a segment needs a filter")
+        raise SegmentError(400, "invalid segment filter at $.filter: a segment needs a filter")
     if raw_filter is not None:
         try:
             parse_filter(raw_filter)
