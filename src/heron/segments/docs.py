@@ -44,12 +44,16 @@ def _not_found(description: str) -> JSONObject:
 
 
 _SEGMENT_ID = _query(
-    "segment_id", "The segment's `id` (from `/segments/list`).", {"type": "string"}, required=True
+    "segment_id",
+    "The segment's `id` (from `/segments/list`).",
+    {"type": "string", "minLength": 1},
+    required=True,
 )
 _UNKNOWN = _not_found("No segment of this workspace has that id.")
+_NO_NUL = "^[^\\u0000]*$"
 _TAGS_SCHEMA = {
     "type": "array",
-    "items": {"type": "string", "minLength": 1, "maxLength": MAX_TAG_LENGTH},
+    "items": {"type": "string", "minLength": 1, "maxLength": MAX_TAG_LENGTH, "pattern": _NO_NUL},
     "maxItems": MAX_TAGS,
 }
 
@@ -235,13 +239,14 @@ _FILTER = add_schema(
         + ", ".join(map(str, WINDOW_DAYS))
         + "), `app` (an app identifier; ops "
         + ", ".join(APP_OPS)
-        + "), with `op` and `value`. See docs/segments.md.",
+        + "), with `op` and `value`. See docs/segments.md. A filter that breaks these rules"
+        " is refused with a 400 naming the node (the schema does not spell every rule out).",
         "additionalProperties": True,
     },
 )
 _FIELDS = {
-    "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH},
-    "description": {"type": "string", "maxLength": MAX_DESCRIPTION_LENGTH},
+    "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH, "pattern": _NO_NUL},
+    "description": {"type": "string", "maxLength": MAX_DESCRIPTION_LENGTH, "pattern": _NO_NUL},
     "tags": _TAGS_SCHEMA,
     "filter": _FILTER,
 }

@@ -121,7 +121,10 @@ def _action(work: Callable[[Request, Principal, dict[str, Any], str], Any]) -> H
 
 
 def _update(request: Request, principal: Principal, body: dict[str, Any], segment_id: str) -> Any:
-    """Edit fields."""
+    """Edit fields (an unknown segment is a 404 whatever the body holds)."""
+    with request.app.state.engine.connect() as conn:
+        if service.find(conn, principal.workspace_id, segment_id) is None:
+            raise service.SegmentError(404, f"segment '{segment_id}' does not exist")
     fields = service.parse_fields(body, creating=False)
     return service.edit(
         request.app.state.engine, principal.workspace_id, segment_id, fields, _now_ms()

@@ -80,7 +80,7 @@ def _text(value: object, where: str, limit: int, *, empty: bool = True) -> str:
     """A string without NUL of at most `limit` characters."""
     if not isinstance(value, str) or "\x00" in value or len(value) > limit:
         raise SegmentError(400, f"'{where}' must be a string of at most {limit} characters")
-    if not empty and not value.strip():
+    if not empty and not value:
         raise SegmentError(400, f"'{where}' must not be empty")
     return value
 
