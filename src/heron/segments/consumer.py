@@ -193,8 +193,8 @@ def step(engine: Engine, now_ms: int | None = None, *, batch: int = BATCH) -> bo
         marks = _marks(conn)
     if not live:
         return _skip_to_end(engine, marks)
-    pending = next((s for s in live if s.backfill_after is not None), None)
-    if pending is not None:
+    pending = [s for s in live if s.backfill_after is not None]
+    if pending:
         return _backfill(engine, pending, now_ms, batch)
     by_workspace: dict[int, list[_Segment]] = defaultdict(list)
     for seg in live:
@@ -529,33 +529,57 @@ def _count_tracked(
 # -- backfill ----------------------------------------------------------------------------------
 
 
-def _backfill(engine: Engine, seg: _Segment, now_ms: int, batch: int) -> bool:
-    """Evaluate one batch of a workspace's users (by id) for a new or edited segment."""
-    cursor = seg.backfill_after or 0
+def _backfill(engine: Engine, pending: list[_Segment], now_ms: int, batch: int) -> bool:
+    """Evaluate one batch of a workspace's users (by id) for its new or edited segments.
+
+    Every pending segment of the workspace is evaluated in the same pass; each one only takes
+    the users beyond its own cursor (segments that started later catch up on later passes).
+    """
+    ws = pending[0].workspace_id
+    group = [s for s in pending if s.workspace_id == ws]
+    cursors = {s.id: s.backfill_after or 0 for s in group}
+    start = min(cursors.values())
     with engine.connect() as conn:
         user_ids = [
             int(uid)
             for (uid,) in conn.execute(
                 select(users.c.id)
-                .where(users.c.workspace_id == seg.workspace_id, users.c.id > cursor)
+                .where(users.c.workspace_id == ws, users.c.id > start)
                 .order_by(users.c.id)
                 .limit(batch)
             )
         ]
-        evaluated = _evaluate(conn, seg.workspace_id, user_ids, [seg], now_ms)
+        evaluated = _evaluate(conn, ws, user_ids, group, now_ms)
     finished = len(user_ids) < batch
-    next_cursor = None if finished else user_ids[-1]
+    reached = user_ids[-1] if user_ids else start
 
     def work(conn: Connection) -> bool:
-        still = conn.execute(
-            select(segments.c.backfill_after).where(segments.c.id == seg.id).with_for_update()
-        ).first()
-        if still is None or still[0] is None or int(still[0]) != cursor:
-            return False
-        _store_membership(conn, evaluated, frozenset({seg.id}), merge_due=True)
-        conn.execute(
-            segments.update().where(segments.c.id == seg.id).values(backfill_after=next_cursor)
-        )
+        stored = {
+            int(sid): (None if after is None else int(after))
+            for sid, after in conn.execute(
+                select(segments.c.id, segments.c.backfill_after)
+                .where(segments.c.id.in_(sorted(cursors)))
+                .with_for_update()
+            )
+        }
+        by_cursor: dict[int, set[int]] = defaultdict(set)
+        for sid, cursor in cursors.items():
+            if stored.get(sid) == cursor:  # else edited or done meanwhile: leave it be
+                by_cursor[cursor].add(sid)
+        for cursor, sids in by_cursor.items():
+            scope = frozenset(sids)
+            part = {
+                uid: (matched & scope, due)
+                for uid, (matched, due) in evaluated.items()
+                if uid > cursor
+            }
+            _store_membership(conn, part, scope, merge_due=True)
+            for sid in sids:
+                conn.execute(
+                    segments.update()
+                    .where(segments.c.id == sid)
+                    .values(backfill_after=None if finished else max(reached, cursor))
+                )
         return True
 
     _Writer(engine).run(work)
