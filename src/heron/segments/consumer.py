@@ -36,8 +36,8 @@ import msgspec
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection, Engine
 
+from heron.segments.compiled import Check, compile_filter
 from heron.segments.definition import Node, parse_filter, referenced
-from heron.segments.evaluate import evaluate
 from heron.segments.facts import load_facts, merge_references
 from heron.store.engine import WRITE_OPTION
 from heron.store.schema import (
@@ -76,6 +76,11 @@ class _Segment:
     events_after: int
     purchases_after: int
     backfill_after: int | None
+    check: Check = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        """Compile the filter once per step."""
+        self.check = compile_filter(self.node)
 
 
 @dataclass(slots=True)
@@ -346,7 +351,7 @@ def _evaluate(
         matched = set()
         due: int | None = None
         for seg in segs:
-            hit, when = evaluate(seg.node, known, now_ms)
+            hit, when = seg.check(known, now_ms)
             if hit:
                 matched.add(seg.id)
             if when is not None and (due is None or when < due):
