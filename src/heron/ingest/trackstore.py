@@ -183,6 +183,7 @@ class TrackStore:
             self._flush_profiles(cur)
             self._write_events(cur, group.events)
             self._write_purchases(cur, group.purchases)
+            note_changed_users(cur, self._postgres, group.profiles.keys() | group.created_users)
             self._write_rollups(cur)
             self._kpi.record(cur, group)
             self._write_seen(cur)
@@ -567,7 +568,6 @@ class TrackStore:
                 ),
                 rows,
             )
-            note_changed_users(cur, self._postgres, [row[-1] for row in rows])
 
     # -- catalog ----------------------------------------------------------------------------
 

@@ -77,10 +77,13 @@ class _Segment:
     purchases_after: int
     backfill_after: int | None
     check: Check = field(init=False, repr=False)
+    history: bool = field(init=False)  # reads events, purchases or app usage
 
     def __post_init__(self) -> None:
         """Compile the filter once per step."""
         self.check = compile_filter(self.node)
+        refs = referenced(self.node)
+        self.history = bool(refs.events or refs.products or refs.apps)
 
 
 @dataclass(slots=True)
@@ -90,6 +93,9 @@ class _Batch:
     marks: dict[str, int]
     new_marks: dict[str, int]
     users: dict[int, set[int]] = field(default_factory=dict)  # workspace -> user ids
+    # users to evaluate against every segment (attributes changed, new, or a re-check due);
+    # the others only did something, so only segments that read history can change for them
+    full: set[int] = field(default_factory=set)
     changed: list[int] = field(default_factory=list)  # user ids of the change log, ws unknown
     events: list[tuple[int, int, int, int | None, int, int]] = field(default_factory=list)
     purchases: list[tuple[Any, ...]] = field(default_factory=list)
@@ -304,6 +310,8 @@ def _read_logs(
     ).all()
     for ws, uid in due:
         read.users.setdefault(int(ws), set()).add(int(uid))
+        read.full.add(int(uid))
+    read.full.update(read.changed)
     changed = sorted(set(read.changed))
     for start in range(0, len(changed), _CHUNK):
         chunk = changed[start : start + _CHUNK]
@@ -321,22 +329,32 @@ def _moved(rows: Sequence[Any], batch: int, bound: int, mark: int) -> int:
     return max(bound, mark)
 
 
-Results = dict[int, dict[int, tuple[frozenset[int], int | None]]]  # ws -> user -> (ids, due)
+Evaluated = dict[int, tuple[frozenset[int], int | None]]  # user -> (segment ids, re-check)
+# per workspace: (users evaluated against every segment, users evaluated against history ones)
+Results = dict[int, tuple[Evaluated, Evaluated]]
 
 
 def _evaluate_all(
     conn: Connection, read: _Batch, by_workspace: dict[int, list[_Segment]], now_ms: int
 ) -> Results:
-    """Evaluate every user of the batch against every segment of their workspace."""
+    """Evaluate the batch's users: all segments of their workspace, or the history ones."""
     results: Results = {}
     for ws, user_ids in read.users.items():
-        results[ws] = _evaluate(conn, ws, sorted(user_ids), by_workspace.get(ws, []), now_ms)
+        segs = by_workspace.get(ws, [])
+        full = sorted(u for u in user_ids if u in read.full)
+        partial = sorted(u for u in user_ids if u not in read.full)
+        results[ws] = (
+            _evaluate(conn, ws, full, segs, now_ms) if full else {},
+            _evaluate(conn, ws, partial, [s for s in segs if s.history], now_ms)
+            if partial
+            else {},
+        )
     return results
 
 
 def _evaluate(
     conn: Connection, ws: int, user_ids: Sequence[int], segs: Sequence[_Segment], now_ms: int
-) -> dict[int, tuple[frozenset[int], int | None]]:
+) -> Evaluated:
     """(matching segment ids, next re-check time) per user; absent users match nothing."""
     if not segs:
         return {uid: (frozenset(), None) for uid in user_ids}
@@ -380,7 +398,7 @@ def _current_members(conn: Connection, user_ids: Iterable[int]) -> dict[int, set
 
 def _store_membership(
     conn: Connection,
-    evaluated: dict[int, tuple[frozenset[int], int | None]],
+    evaluated: Evaluated,
     scope: frozenset[int],
     *,
     merge_due: bool,
@@ -417,7 +435,7 @@ def _store_membership(
 
 def _store_rechecks(
     conn: Connection,
-    evaluated: dict[int, tuple[frozenset[int], int | None]],
+    evaluated: Evaluated,
     *,
     merge_due: bool,
 ) -> None:
@@ -452,9 +470,13 @@ def _apply(
     if _marks(conn, lock=True) != read.marks:
         return False
     members: dict[int, frozenset[int]] = {}
-    for ws, evaluated in results.items():
-        scope = frozenset(s.id for s in by_workspace.get(ws, []))
-        members.update(_store_membership(conn, evaluated, scope, merge_due=False))
+    for ws, (full, partial) in results.items():
+        segs = by_workspace.get(ws, [])
+        scope = frozenset(s.id for s in segs)
+        members.update(_store_membership(conn, full, scope, merge_due=False))
+        history = frozenset(s.id for s in segs if s.history)
+        # a re-check time of the other segments may be pending: keep the earlier one
+        members.update(_store_membership(conn, partial, history, merge_due=True))
     tracked = {s.id: s for segs in by_workspace.values() for s in segs if s.tracking}
     if tracked:
         _count_tracked(conn, read, members, tracked)
