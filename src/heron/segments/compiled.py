@@ -126,4 +126,3 @@ def _count(leaf: HistoryLeaf) -> Check:
         return n == wanted, None
 
     return count
-

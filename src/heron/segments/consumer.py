@@ -143,7 +143,7 @@ def _live_segments(conn: Connection) -> list[_Segment]:
 
 
 def _marks(conn: Connection, lock: bool = False) -> dict[str, int]:
-    """The watermarks (0 when never moved)."""
+    """The watermarks (0 when never moved); `lock`: row-locked until the transaction ends."""
     query = select(segment_progress.c.name, segment_progress.c.value).where(
         segment_progress.c.name.in_(_MARKS)
     )
@@ -151,6 +151,27 @@ def _marks(conn: Connection, lock: bool = False) -> dict[str, int]:
         query = query.with_for_update()
     found = {name: int(value) for name, value in conn.execute(query)}
     return {name: found.get(name, 0) for name in _MARKS}
+
+
+def _create_marks(engine: Engine) -> None:
+    """Create the watermark rows once, so that every step has rows to lock."""
+    with engine.connect() as conn:
+        if conn.execute(
+            select(func.count()).where(segment_progress.c.name.in_(_MARKS))
+        ).scalar_one() == len(_MARKS):
+            return
+
+    def work(conn: Connection) -> None:
+        for name in _MARKS:
+            conn.execute(
+                text(
+                    "INSERT INTO segment_progress (name, value) VALUES (:n, 0) "
+                    "ON CONFLICT (name) DO NOTHING"
+                ),
+                {"n": name},
+            )
+
+    _Writer(engine).run(work)
 
 
 def _bounds(engine: Engine) -> dict[str, int]:
@@ -199,6 +220,7 @@ def _upsert_marks(conn: Connection, marks: dict[str, int]) -> None:
 def step(engine: Engine, now_ms: int | None = None, *, batch: int = BATCH) -> bool:
     """One evaluator step; True when there may be more to do right away."""
     now_ms = _now_ms() if now_ms is None else now_ms
+    _create_marks(engine)
     with engine.connect() as conn:
         live = _live_segments(conn)
         marks = _marks(conn)
@@ -345,9 +367,7 @@ def _evaluate_all(
         partial = sorted(u for u in user_ids if u not in read.full)
         results[ws] = (
             _evaluate(conn, ws, full, segs, now_ms) if full else {},
-            _evaluate(conn, ws, partial, [s for s in segs if s.history], now_ms)
-            if partial
-            else {},
+            _evaluate(conn, ws, partial, [s for s in segs if s.history], now_ms) if partial else {},
         )
     return results
 
