@@ -503,3 +503,23 @@ def test_the_server_evaluates_in_the_background(client: TestClient, workspace: W
         client, workspace.key, "/segments/data_series", segment_id=segment_id, length="1"
     ).json()
     assert today["data"][0]["size"] == 1
+
+
+@pytest.mark.parametrize("segment_id", ["\x00", "x" * 37, "a\x00b"])
+def test_impossible_segment_ids_are_unknown(
+    seg_client: TestClient,  # noqa: F811
+    workspace: Workspace,
+    segment_id: str,
+) -> None:
+    key = workspace.key
+    assert get(seg_client, key, "/segments/details", segment_id=segment_id).status_code == 404
+    assert (
+        get(seg_client, key, "/heron/v1/segments/details", segment_id=segment_id).status_code == 404
+    )
+    series = get(
+        seg_client, key, "/events/data_series", event="e", length="1", segment_id=segment_id
+    )
+    assert series.status_code == 404
+    for action in ("update", "archive", "tracking", "delete"):
+        body = {"segment_id": segment_id, "name": "n", "enabled": True}
+        assert post(seg_client, key, f"/heron/v1/segments/{action}", body).status_code == 404

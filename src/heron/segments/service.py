@@ -130,8 +130,15 @@ def _check_apps(conn: Connection, workspace_id: int, raw_filter: Any) -> None:
         raise SegmentError(400, f"invalid segment filter at {exc}") from None
 
 
+def storable_id(segment_id: str) -> bool:
+    """False for a value no segment id can be (too long, or holding NUL): no lookup."""
+    return len(segment_id) <= 36 and "\x00" not in segment_id
+
+
 def _locked(conn: Connection, workspace_id: int, segment_id: str) -> Row[Any]:
     """The segment's row, locked where the database can; 404 when not in the workspace."""
+    if not storable_id(segment_id):
+        raise SegmentError(404, f"segment '{segment_id}' does not exist")
     row = conn.execute(
         select(segments)
         .where(segments.c.workspace_id == workspace_id, segments.c.segment_id == segment_id)
@@ -144,7 +151,7 @@ def _locked(conn: Connection, workspace_id: int, segment_id: str) -> Row[Any]:
 
 def find(conn: Connection, workspace_id: int, segment_id: str) -> Row[Any] | None:
     """A segment of the workspace by its API identifier."""
-    if len(segment_id) > 36:
+    if not storable_id(segment_id):
         return None
     return conn.execute(
         select(segments).where(

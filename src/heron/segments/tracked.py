@@ -25,7 +25,7 @@ def tracked_segment(conn: Connection, workspace_id: int, segment_id: str) -> int
                 segments.c.workspace_id == workspace_id, segments.c.segment_id == segment_id
             )
         ).first()
-        if len(segment_id) <= 36
+        if len(segment_id) <= 36 and "\x00" not in segment_id
         else None
     )
     if row is None or row.archived:
