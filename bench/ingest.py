@@ -165,9 +165,15 @@ class Bench:
             storage = f"SQLite WAL, synchronous={self.args.synchronous}"
         else:
             storage = f"PostgreSQL {self.pg_version or ''}".strip()
-        if name == "heron":
+        if name.startswith("heron"):
             return f"heron serve, {storage}, HERON_RATE_LIMITS=off"
         return f"raw ASGI + uvicorn (uvloop, httptools) + orjson, {storage}, one txn per request"
+
+    def prepare_database(self, side: Side, url: str) -> None:
+        """Hook for benchmarks built on this one (bench/segments.py): adjust a fresh copy."""
+
+    def after_load(self, side: Side, url: str) -> None:
+        """Hook: look at a side's database after its server stopped, before it is removed."""
 
     def _measure(self, side: Side) -> None:
         """Prepare a fresh database, start the server, load it, stop it and check what it stored."""
@@ -203,10 +209,11 @@ class Bench:
                 """Drop the PostgreSQL copy."""
                 prefill.drop_postgres(self.args.pg_url, dbname)
 
+        self.prepare_database(side, url)
         log(f"{side.label}: fresh database ready ({url})")
         port = servers.free_port()
         env = dict(os.environ)
-        if side.name == "heron":
+        if side.name.startswith("heron"):
             env.update(
                 HERON_DATABASE_URL=url,
                 HERON_RATE_LIMITS="off",
@@ -263,6 +270,7 @@ class Bench:
                 side.notes.append(f"server exit code {code}; log {server.log_path}")
         try:
             side.stored_rows, side.rollup_total = stored()
+            self.after_load(side, url)
         finally:
             if not self.args.keep_databases:
                 cleanup()

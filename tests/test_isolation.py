@@ -133,8 +133,8 @@ def _identity_cases() -> list[Case]:
     ]
 
 
-def _cases(a: Workspace) -> list[Case]:
-    """Every authenticated operation, with A's identifiers."""
+def _cases(a: Workspace, segment: str = "a-segment") -> list[Case]:
+    """Every authenticated operation, with A's identifiers (`segment`: A's segment_id)."""
     cases = [
         Case("GET", "/events", check=_lists_nothing_of_a("events", "a_event"), compare_with_a=True),
         Case(
@@ -287,6 +287,7 @@ def _cases(a: Workspace) -> list[Case]:
         Case("POST", "/heron/v1/campaigns/archive", body=campaign, check=_status(404)),
         Case("POST", "/heron/v1/campaigns/unarchive", body=campaign, check=_status(404)),
     ]
+    cases += _segment_cases(segment)
     # last: creating the same name in B makes B's own entry and never touches A's
     cases += [
         Case(
@@ -310,6 +311,64 @@ def _cases(a: Workspace) -> list[Case]:
         )
     )
     return cases
+
+
+def _segment_cases(segment: str) -> list[Case]:
+    """Segments: B neither sees A's segment nor changes it (A's segment is tracked)."""
+    ids = {"segment_id": segment}
+    listed = _lists_nothing_of_a("segments", "a_segment")
+    return [
+        Case("GET", "/segments/list", check=listed, compare_with_a=True),
+        Case("GET", "/segments/details", ids, check=_status(404)),
+        Case("GET", "/segments/data_series", {**ids, "length": "3"}, check=_status(404)),
+        Case(
+            "GET",
+            "/events/data_series",
+            {"event": "a_event", "length": "3", **ids},
+            check=_status(404),
+        ),
+        Case("GET", "/purchases/quantity_series", {"length": "3", **ids}, check=_status(404)),
+        Case("GET", "/purchases/revenue_series", {"length": "3", **ids}, check=_status(404)),
+        Case("GET", "/heron/v1/segments", check=listed, compare_with_a=True),
+        Case("GET", "/heron/v1/segments/details", ids, check=_status(404)),
+        Case("POST", "/heron/v1/segments/update", body={**ids, "name": "B"}, check=_status(404)),
+        Case("POST", "/heron/v1/segments/archive", body=ids, check=_status(404)),
+        Case("POST", "/heron/v1/segments/unarchive", body=ids, check=_status(404)),
+        Case(
+            "POST",
+            "/heron/v1/segments/tracking",
+            body={**ids, "enabled": False},
+            check=_status(404),
+        ),
+        Case("POST", "/heron/v1/segments/delete", body=ids, check=_status(404)),
+        Case(
+            "POST",
+            "/heron/v1/segments",
+            body={
+                "name": "a_segment",
+                "filter": {"custom_event": "a_event", "op": "count_greater_than", "value": 0},
+            },
+            check=_status(201),
+        ),
+    ]
+
+
+def _a_segment(client: TestClient, a: Workspace) -> str:
+    """Create A's tracked segment; return its id."""
+    body = {
+        "name": "a_segment",
+        "filter": {"custom_event": "a_event", "op": "count_greater_than", "value": 0},
+    }
+    created = client.post("/heron/v1/segments", content=json.dumps(body), headers=auth(a.key))
+    assert created.status_code == 201, created.text
+    segment = str(created.json()["segment"]["segment_id"])
+    tracked = client.post(
+        "/heron/v1/segments/tracking",
+        content=json.dumps({"segment_id": segment, "enabled": True}),
+        headers=auth(a.key),
+    )
+    assert tracked.status_code == 200, tracked.text
+    return segment
 
 
 @pytest.fixture
@@ -375,8 +434,9 @@ def test_no_workspace_sees_or_changes_another(
     ).json()
     a_campaign = Case("GET", "/campaigns/details", {"campaign_id": "a-campaign"})
     campaign_before = _call(client, a.key, a_campaign).json()
+    segment = _a_segment(client, a)
     failures = []
-    for case in _cases(a):
+    for case in _cases(a, segment):
         b_response = _call(client, b.key, case)
         a_response = _call(client, a.key, case) if case.compare_with_a else None
         try:
@@ -390,6 +450,10 @@ def test_no_workspace_sees_or_changes_another(
     assert _call(client, a.key, a_campaign).json() == campaign_before
     zone = _call(client, a.key, Case("GET", "/heron/v1/workspace")).json()
     assert "UTC" in json.dumps(zone)
+    mine = _call(client, a.key, Case("GET", "/heron/v1/segments/details", {"segment_id": segment}))
+    assert mine.status_code == 200, mine.text
+    assert mine.json()["segment"]["name"] == "a_segment"
+    assert mine.json()["segment"]["analytics_tracking_enabled"] is True
 
 
 def test_every_authenticated_operation_has_an_isolation_case(workspace: Workspace) -> None:

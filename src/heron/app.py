@@ -37,6 +37,8 @@ from heron.ingest.writer import GroupCommitWriter
 from heron.openapi import openapi_route
 from heron.ratelimit import RateLimiter, RateLimitHeaders
 from heron.runtime import tune_gc
+from heron.segments.api import routes as segment_routes
+from heron.segments.api import start_tasks as start_segment_tasks
 from heron.store import migrate
 from heron.store.engine import make_engine
 from heron.users.routes import routes as user_routes
@@ -81,12 +83,15 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
 
         flusher = asyncio.create_task(flush_last_seen())
         catalog_maintenance = start_maintenance(app)  # purges entries trashed 7 days ago
+        segment_tasks = start_segment_tasks(app)  # segment evaluator and daily size snapshot
         await app.state.rate_limiter.start()
         try:
             yield
         finally:
             flusher.cancel()
             await catalog_maintenance.stop()
+            if segment_tasks is not None:
+                await segment_tasks.stop()
             await app.state.rate_limiter.stop()
             await run_in_threadpool(writer.stop)
             with contextlib.suppress(Exception):
@@ -102,6 +107,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             *workspace_routes,
             *catalog_routes,
             *campaign_routes,
+            *segment_routes,
             Route("/healthz", healthz, methods=["GET"]),
             openapi_route,
         ],

@@ -19,6 +19,7 @@ from heron.catalog.cli import catalog
 from heron.config import DEFAULT_DATABASE_URL, Settings
 from heron.permissions import ALL_PERMISSIONS, parse_permissions
 from heron.ratelimit.cli import rate_limit
+from heron.segments.cli import segments
 from heron.store import migrate
 from heron.store.engine import make_engine, normalize_url
 from heron.tools.cli import register as register_tools
@@ -246,6 +247,7 @@ def keys_revoke(key_id: str, database: str) -> None:
 main.add_command(catalog)  # heron catalog list|create|update|blocklist|...|purge
 register_tools(main)  # heron import|export|series (HTTP tools on heron-client)
 main.add_command(campaigns)  # heron campaigns create|update|archive|unarchive|list|show
+main.add_command(segments)  # heron segments create|update|archive|delete|list|show|track
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -33,6 +33,10 @@ class Settings:
     max_group_requests: int = 256
     max_group_objects: int = 20_000
     max_array_length: int = 25
+    # Segments (heron.segments): how many may have analytics tracking on, per workspace
+    # (Braze's cap is 25), and whether this process runs the background evaluator.
+    max_tracked_segments: int = 25
+    segment_evaluator: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -54,4 +58,6 @@ class Settings:
             redis_url=redis_url,
             redis_prefix=os.environ.get("HERON_REDIS_PREFIX", "").strip() or "heron:ratelimit",
             sqlite_synchronous=synchronous,
+            max_tracked_segments=int(os.environ.get("HERON_MAX_TRACKED_SEGMENTS", "25")),
+            segment_evaluator=_env_flag("HERON_SEGMENT_EVALUATOR", True),
         )

@@ -34,6 +34,7 @@ ALL_PERMISSIONS: tuple[str, ...] = (
     "sessions.data_series",
     # heron's own management API (not Braze names): catalog governance, workspace settings
     "heron.catalog.manage",
+    "heron.segments.manage",
     "heron.workspace.manage",
     "heron.campaigns.manage",
 )

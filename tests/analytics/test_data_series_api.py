@@ -175,11 +175,6 @@ def test_workspaces_see_only_their_own_events_and_apps(
             {"event": "e", "length": "1", "app_id": "no-such-app"},
             "'app_id' is not the identifier of an app in this workspace",
         ),
-        (
-            {"event": "e", "length": "1", "segment_id": "seg"},
-            "'segment_id' must be the id of a segment with analytics tracking enabled;"
-            " this workspace has no such segment",
-        ),
     ],
 )
 def test_each_parameter_error_is_a_400_naming_the_parameter(

@@ -61,9 +61,10 @@ _SERIES_PARAMETERS = [
 
 _SEGMENT = _query(
     "segment_id",
-    "An analytics-tracking-enabled segment to restrict the series to. heron has no segments"
-    " yet, so any non-empty value answers 400; empty means no segment.",
-    {"type": "string", "maxLength": 0},
+    "Only count what the members of this segment did (the `id` of `/segments/list`). The"
+    " segment must have analytics tracking enabled, else 400; counting starts when tracking"
+    " is turned on (docs/segments.md). Empty means no segment.",
+    {"type": "string"},
 )
 
 
@@ -95,11 +96,13 @@ def _series_response(name: str, value_name: str, value: JSONObject) -> JSONObjec
     }
 
 
-_ERRORS_400 = braze_errors(400)
+_ERRORS_400 = braze_errors(400, 404)
 _ERRORS_400["400"]["description"] = (
     "A parameter is missing or invalid; `message` names it (for example"
-    " `'length' must be an integer between 1 and 100`)."
+    " `'length' must be an integer between 1 and 100`, or a `segment_id` whose segment does"
+    " not have analytics tracking enabled)."
 )
+_ERRORS_400["404"]["description"] = "`segment_id` is not the id of a segment of this workspace."
 
 register(
     "/events/data_series",
@@ -146,7 +149,7 @@ register(
         "summary": "Items purchased over time",
         "description": "Sum of purchase `quantity` per day or hour.",
         "tags": ["Export: purchases"],
-        "parameters": [*_SERIES_PARAMETERS, _PRODUCT],
+        "parameters": [*_SERIES_PARAMETERS, _PRODUCT, _SEGMENT],
         "responses": {
             "200": json_response(
                 "The series.",
@@ -170,7 +173,7 @@ register(
         " (heron converts nothing, so mixed currencies add up as plain numbers), rounded to 6"
         " decimal places.",
         "tags": ["Export: purchases"],
-        "parameters": [*_SERIES_PARAMETERS, _PRODUCT],
+        "parameters": [*_SERIES_PARAMETERS, _PRODUCT, _SEGMENT],
         "responses": {
             "200": json_response(
                 "The series.",

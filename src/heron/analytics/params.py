@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 from heron.analytics.buckets import zone as workspace_zone
 from heron.analytics.series import MAX_LENGTH, Unit, clamp_ending
-from heron.http.errors import BrazeError, bad_request
+from heron.http.errors import bad_request
 
 __all__ = [
     "SeriesQuery",
@@ -36,7 +36,6 @@ __all__ = [
     "parse_unit",
     "required_text",
     "series_query",
-    "unknown_segment",
 ]
 
 _ISO = re.compile(
@@ -137,11 +136,3 @@ def series_query(params: Mapping[str, str], time_zone: str, now_ms: int) -> Seri
     raw_ending = optional_text(params, "ending_at")
     ending_ms = now_ms if raw_ending is None else parse_ending_at(raw_ending, time_zone)
     return SeriesQuery(length, unit, ending_ms, optional_text(params, "app_id"))
-
-
-def unknown_segment() -> BrazeError:
-    """The 400 for a `segment_id` that is not an analytics-tracking-enabled segment."""
-    return bad_request(
-        "'segment_id' must be the id of a segment with analytics tracking enabled;"
-        " this workspace has no such segment"
-    )

@@ -15,7 +15,7 @@ floating-point noise.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -29,6 +29,8 @@ from heron.analytics import document as _document  # noqa: F401  (registers the 
 from heron.analytics import params, rollups, series
 from heron.http.auth import Principal, authenticate
 from heron.http.errors import JSONResponse, bad_request
+from heron.segments import rollups as segment_rollups
+from heron.segments.tracked import tracked_segment
 from heron.store.schema import ALL_APPS, ALL_PRODUCTS, custom_events, products
 
 __all__ = ["routes"]
@@ -62,16 +64,6 @@ async def _app_key(request: Request, principal: Principal, app_id: str | None) -
     return int(key)
 
 
-def _segment(query: Mapping[str, str]) -> None:
-    """Validate `segment_id`: no segment is analytics-tracked yet, so any value is a 400.
-
-    When segments exist, resolve the id here (404-free: an unknown or untracked segment stays a
-    400) and pass the segment's key to a segment-aware rollup read.
-    """
-    if params.optional_text(query, "segment_id") is not None:
-        raise params.unknown_segment()
-
-
 def _read(engine: Engine, work: Callable[[Connection], Any]) -> Any:
     """Run a read in a worker thread's connection."""
     with engine.connect() as conn:
@@ -79,9 +71,15 @@ def _read(engine: Engine, work: Callable[[Connection], Any]) -> Any:
 
 
 def _event_series(
-    conn: Connection, workspace_id: int, name: str, app_key: int, points: series.Points
+    conn: Connection,
+    workspace_id: int,
+    name: str,
+    app_key: int,
+    points: series.Points,
+    segment_id: str | None = None,
 ) -> list[int]:
-    """Occurrences of one custom event in each point of the series."""
+    """Occurrences of one custom event in each point (by a tracked segment's members)."""
+    segment = None if segment_id is None else tracked_segment(conn, workspace_id, segment_id)
     event_id = (
         conn.execute(_EVENT_ID, {"workspace_id": workspace_id, "name": name}).scalar()
         if _storable(name)
@@ -89,15 +87,25 @@ def _event_series(
     )
     if event_id is None:
         return [0] * len(points.starts)
+    if segment is not None:
+        return segment_rollups.event_counts_in_ranges(
+            conn, segment, int(event_id), segment_rollups.bounds_of(points), app_key
+        )
     if points.unit == "day":
         return rollups.event_counts_in_days(conn, workspace_id, int(event_id), points, app_key)
     return rollups.event_counts_in_ranges(conn, workspace_id, int(event_id), points.bounds, app_key)
 
 
 def _purchase_series(
-    conn: Connection, workspace_id: int, product: str | None, app_key: int, points: series.Points
+    conn: Connection,
+    workspace_id: int,
+    product: str | None,
+    app_key: int,
+    points: series.Points,
+    segment_id: str | None = None,
 ) -> list[tuple[int, int, float]]:
     """(purchases, quantity, revenue) in each point, for one product or all of them."""
+    segment = None if segment_id is None else tracked_segment(conn, workspace_id, segment_id)
     product_key = ALL_PRODUCTS
     if product is not None:
         found = (
@@ -108,6 +116,10 @@ def _purchase_series(
         if found is None:
             return [(0, 0, 0.0)] * len(points.starts)
         product_key = int(found)
+    if segment is not None:
+        return segment_rollups.purchase_totals_in_ranges(
+            conn, segment, segment_rollups.bounds_of(points), app_key, product_key
+        )
     if points.unit == "day":
         return rollups.purchase_totals_in_days(conn, workspace_id, points, app_key, product_key)
     return rollups.purchase_totals_in_ranges(
@@ -127,14 +139,16 @@ async def events_data_series(request: Request) -> Response:
     event = params.required_text(query, "event")
     wanted = params.series_query(query, principal.workspace_time_zone, _now_ms())
     app_key = await _app_key(request, principal, wanted.app_id)
-    _segment(query)
+    segment_id = params.optional_text(query, "segment_id")
     points = series.points(
         wanted.unit, wanted.length, wanted.ending_ms, principal.workspace_time_zone
     )
     counts: list[int] = await run_in_threadpool(
         _read,
         request.app.state.engine,
-        lambda conn: _event_series(conn, principal.workspace_id, event, app_key, points),
+        lambda conn: _event_series(
+            conn, principal.workspace_id, event, app_key, points, segment_id
+        ),
     )
     return JSONResponse(
         {
@@ -156,13 +170,16 @@ async def _purchases(
     wanted = params.series_query(query, principal.workspace_time_zone, _now_ms())
     app_key = await _app_key(request, principal, wanted.app_id)
     product = params.optional_text(query, "product")
+    segment_id = params.optional_text(query, "segment_id")
     points = series.points(
         wanted.unit, wanted.length, wanted.ending_ms, principal.workspace_time_zone
     )
     totals: list[tuple[int, int, float]] = await run_in_threadpool(
         _read,
         request.app.state.engine,
-        lambda conn: _purchase_series(conn, principal.workspace_id, product, app_key, points),
+        lambda conn: _purchase_series(
+            conn, principal.workspace_id, product, app_key, points, segment_id
+        ),
     )
     return points, totals
 

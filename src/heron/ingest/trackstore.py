@@ -23,6 +23,7 @@ from heron.analytics.kpi import KpiRecorder
 from heron.ingest.batch import TrackBatch, TrackOutcome
 from heron.ingest.idempotency import IdempotencyLedger
 from heron.ingest.records import AttributeRecord, ObjectError, UserRef
+from heron.segments.changes import note_changed_users
 from heron.store.schema import ALL_APPS, ALL_PRODUCTS
 from heron.users.generation import IdentityWatch
 from heron.users.history_index import APPEND_LOCK_KEY
@@ -196,6 +197,7 @@ class TrackStore:
             self._flush_profiles(cur)
             self._write_events(cur, group.events)
             self._write_purchases(cur, group.purchases)
+            note_changed_users(cur, self._postgres, group.profiles.keys() | group.created_users)
             self._write_rollups(cur)
             self._kpi.record(cur, group)
             self._write_seen(cur)

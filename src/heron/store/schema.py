@@ -480,3 +480,98 @@ user_activity = Table(
     Column("time_ms", BigInteger, nullable=False),
     Index("ix_user_activity_user_time", "user_id", "time_ms"),
 )
+
+# Segments (heron.segments): definitions, current members, the evaluator's progress, daily
+# sizes, and per-segment rollups of tracked segments. The rollups use 15-minute UTC buckets
+# (`bucket`, epoch seconds), so every local hour and day of any zone of today is a whole set of
+# buckets and a workspace's zone change needs no rebuild.
+segments = Table(
+    "segments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), nullable=False, index=True),
+    Column("segment_id", String(36), nullable=False, unique=True),  # the API identifier
+    Column("name", String(255), nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("tags", Text, nullable=False, server_default="[]"),
+    Column("filter", Text, nullable=False),  # JSON filter tree (heron.segments.definition)
+    Column("analytics_tracking", Boolean, nullable=False, server_default="0"),
+    # raw event / purchase ids at the moment tracking was turned on: later ones are counted
+    Column("tracking_events_after", BigInteger, nullable=True),
+    Column("tracking_purchases_after", BigInteger, nullable=True),
+    Column("archived", Boolean, nullable=False, server_default="0"),
+    Column("size", BigInteger, nullable=False, server_default="0"),
+    # a full evaluation pass is due from this user id on (None: membership is current)
+    Column("backfill_after", BigInteger, nullable=True),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("updated_at_ms", BigInteger, nullable=False),
+)
+
+segment_members = Table(
+    "segment_members",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True),
+    Column("segment_id", Integer, primary_key=True),  # segments.id
+    sqlite_with_rowid=False,
+)
+
+# Users whose attributes changed, appended by /users/track; the evaluator consumes it.
+segment_user_changes = Table(
+    "segment_user_changes",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("user_id", BigInteger, nullable=False),
+    # ids are watermarks: never reuse one after the consumed rows are deleted
+    sqlite_autoincrement=True,
+)
+
+# When a user's membership may change by time passing alone ("in the last 7 days").
+segment_rechecks = Table(
+    "segment_rechecks",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True),
+    Column("workspace_id", Integer, nullable=False),
+    Column("due_ms", BigInteger, nullable=False, index=True),
+)
+
+# The evaluator's watermarks ('events', 'purchases', 'changes') and its lease ('lease').
+segment_progress = Table(
+    "segment_progress",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+    Column("owner", String(64), nullable=True),
+)
+
+segment_daily_sizes = Table(
+    "segment_daily_sizes",
+    metadata,
+    Column("segment_id", Integer, primary_key=True),
+    Column("day", Integer, primary_key=True),  # local date of the workspace, days since 1970
+    Column("size", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+segment_event_rollups = Table(
+    "segment_event_rollups",
+    metadata,
+    Column("segment_id", Integer, primary_key=True),
+    Column("event_id", Integer, primary_key=True),
+    Column("app_id", Integer, primary_key=True),
+    Column("bucket", BigInteger, primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+segment_purchase_rollups = Table(
+    "segment_purchase_rollups",
+    metadata,
+    Column("segment_id", Integer, primary_key=True),
+    Column("product_id", Integer, primary_key=True),
+    Column("app_id", Integer, primary_key=True),
+    Column("bucket", BigInteger, primary_key=True),
+    Column("purchases", BigInteger, nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("revenue", Float, nullable=False),
+    sqlite_with_rowid=False,
+)

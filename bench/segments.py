@@ -1,0 +1,312 @@
+"""Segments benchmark: `/users/track` throughput with no segment and with 25 tracked segments.
+
+Run: `.venv/bin/python bench/segments.py` (see `--help`); prints its figures.
+
+Both sides serve the same database: bench/ingest.py's prefill (apps, event names, history)
+grown to `--users` profiles (1 million by default) with attributes (country, language, plan,
+score). The second side also holds `--segments` analytics-tracked segments (attribute,
+event-count, time-window, app and combined filters, and one that matches everyone), whose
+initial membership is computed before the server starts (timed and printed). Both sides then
+get the same HTTP load as bench/ingest.py; the server's background evaluator keeps membership
+and the tracked rollups current meanwhile. Printed: each side's figures, the ratio of the two
+throughputs (the issue's target: >= 0.80), and for the segment side the evaluator's lag when
+the load stopped, the time it needed to catch up, and a check that the everyone-segment's
+tracked count equals the events ingested after tracking was turned on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shlex
+import shutil
+import sqlite3
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+if str(BENCH_DIR) not in sys.path:
+    sys.path.insert(0, str(BENCH_DIR))
+
+import ingest  # noqa: E402
+from benchlib import dataset, machine, prefill  # noqa: E402
+
+NO_SEGMENTS = "heron"
+WITH_SEGMENTS = "heron+segments"
+TARGET_RATIO = 0.80
+COUNTRIES = ("US", "FR", "DE", "GB", "BR", "IN", "JP")
+PLANS = ("free", "basic", "plus", "pro", "team")
+EVERYONE = {
+    "or": [
+        {"custom_attribute": "plan", "op": "exists"},
+        {"custom_attribute": "plan", "op": "does_not_exist"},
+    ]
+}
+
+
+def log(message: str) -> None:
+    """Print a progress line with a timestamp."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def definitions(count: int, catalog: dataset.Catalog) -> list[dict[str, Any]]:
+    """`count` segment definitions of every kind (the last one matches everyone)."""
+    names = catalog.event_names
+    app = catalog.app_api_ids[0]
+    pool: list[dict[str, Any]] = []
+    for i, country in enumerate(COUNTRIES):
+        pool.append({"standard_attribute": "country", "op": "equals", "value": country})
+        pool.append(
+            {"custom_event": names[i], "op": "count_greater_than", "value": 2 + i % 3}
+        )
+    for i, plan in enumerate(PLANS):
+        pool.append(
+            {
+                "and": [
+                    {"custom_attribute": "plan", "op": "equals", "value": plan},
+                    {"custom_attribute": "score", "op": "greater_than", "value": 50},
+                ]
+            }
+        )
+        pool.append(
+            {
+                "custom_event": names[10 + i],
+                "op": "count_greater_than",
+                "value": 0,
+                "within_last_days": (7, 14, 30, 3, 1)[i],
+            }
+        )
+    pool.append({"app": app, "op": "used"})
+    pool.append(
+        {
+            "or": [
+                {"custom_event": names[0], "op": "last_less_than_days_ago", "value": 2},
+                {"standard_attribute": "language", "op": "equals", "value": "fr"},
+            ]
+        }
+    )
+    pool.append({"custom_event": names[1], "op": "first_more_than_days_ago", "value": 60})
+    chosen = pool[: max(count - 1, 0)]
+    while len(chosen) < count - 1:
+        chosen.append(pool[len(chosen) % len(pool)])
+    return [*chosen, EVERYONE][:count]
+
+
+def grow_users(path: Path, users: int, log: Any) -> None:
+    """Give the prefill's users attributes and add profiles up to `users` in total."""
+    rng = random.Random(5)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA synchronous=OFF")
+        conn.execute("BEGIN")
+        start_ms = int(time.time() * 1000) - 100 * 86_400_000
+
+        def docs() -> tuple[str, str]:
+            standard = {"country": rng.choice(COUNTRIES), "language": rng.choice(("en", "fr"))}
+            custom = {"plan": rng.choice(PLANS), "score": rng.randint(0, 100)}
+            return json.dumps(standard), json.dumps(custom)
+
+        existing = [row[0] for row in conn.execute("SELECT id FROM users ORDER BY id")]
+        conn.executemany(
+            "UPDATE users SET standard = ?, custom = ? WHERE id = ?",
+            ((*docs(), uid) for uid in existing),
+        )
+        first = max(existing, default=0) + 1
+        conn.executemany(
+            "INSERT INTO users (id, workspace_id, braze_id, external_id, created_at_ms,"
+            " updated_at_ms, standard, custom) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (n, dataset.WORKSPACE_ID, f"{n:024x}", f"user-{n}", start_ms, start_ms, *docs())
+                for n in range(first, users + 1)
+            ),
+        )
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    log(f"users: {users:,} profiles with attributes")
+
+
+class SegmentsBench(ingest.Bench):
+    """bench/ingest.py's harness with two heron sides: no segments, and tracked segments."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        """Keep the arguments."""
+        super().__init__(args)
+        self.initial_evaluation_s: float | None = None
+        self.segment_report: list[str] = []
+        self.tracking_from: int = 0
+
+    def _names(self) -> list[str]:
+        """The two sides, no segments first (the reference)."""
+        return [NO_SEGMENTS, WITH_SEGMENTS]
+
+    def prepare(self) -> None:
+        """The ingest prefill, grown to `--users` profiles (cached per prefill and user count)."""
+        super().prepare()
+        assert self.prefill is not None
+        grown = self.prefill.path.with_name(
+            f"{self.prefill.path.stem}-users{self.args.users}.db"
+        )
+        if not grown.exists():
+            started = time.perf_counter()
+            partial = grown.with_name(grown.name + ".partial")
+            shutil.copyfile(self.prefill.path, partial)
+            grow_users(partial, self.args.users, log)
+            partial.rename(grown)
+            log(f"grown prefill built in {time.perf_counter() - started:.0f} s")
+        self.prefill = replace(self.prefill, path=grown, size_bytes=grown.stat().st_size)
+
+    def prepare_database(self, side: ingest.Side, url: str) -> None:
+        """For the segment side: create the tracked segments and evaluate them for every user."""
+        if side.name != WITH_SEGMENTS:
+            return
+        from heron.segments import service
+        from heron.segments.consumer import catch_up
+        from heron.store import migrate
+        from heron.store.engine import make_engine
+
+        engine = make_engine(url)
+        try:
+            migrate.upgrade(engine)
+            now = int(time.time() * 1000)
+            for i, tree in enumerate(definitions(self.args.segments, dataset.make_catalog())):
+                fields = service.parse_fields({"name": f"bench {i}", "filter": tree}, creating=True)
+                row = service.create(engine, dataset.WORKSPACE_ID, fields, now)
+                service.set_tracking(
+                    engine, dataset.WORKSPACE_ID, row.segment_id, True, now, self.args.segments
+                )
+            started = time.perf_counter()
+            catch_up(engine, batch=5_000)
+            self.initial_evaluation_s = time.perf_counter() - started
+            with engine.connect() as conn:
+                self.tracking_from = int(
+                    conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM events").scalar() or 0
+                )
+                sizes = [int(n) for (n,) in conn.exec_driver_sql("SELECT size FROM segments")]
+            log(
+                f"{len(sizes)} tracked segments evaluated for {self.args.users:,} users in"
+                f" {self.initial_evaluation_s:.0f} s; sizes {sorted(sizes)}"
+            )
+        finally:
+            engine.dispose()
+
+    def after_load(self, side: ingest.Side, url: str) -> None:
+        """For the segment side: the evaluator's lag, its catch-up time, the everyone check."""
+        if side.name != WITH_SEGMENTS:
+            return
+        from heron.segments.consumer import catch_up
+        from heron.store.engine import make_engine
+
+        engine = make_engine(url)
+        try:
+            with engine.connect() as conn:
+                newest = int(
+                    conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM events").scalar() or 0
+                )
+                mark = int(
+                    conn.exec_driver_sql(
+                        "SELECT coalesce(max(value), 0) FROM segment_progress"
+                        " WHERE name = 'events'"
+                    ).scalar()
+                    or 0
+                )
+            lag = newest - max(mark, self.tracking_from)
+            started = time.perf_counter()
+            catch_up(engine)
+            drain = time.perf_counter() - started
+            with engine.connect() as conn:
+                counted = int(
+                    conn.exec_driver_sql(
+                        "SELECT coalesce(sum(r.count), 0) FROM segment_event_rollups r"
+                        " JOIN segments s ON s.id = r.segment_id"
+                        " WHERE s.name = ? AND r.app_id = 0",
+                        (f"bench {self.args.segments - 1}",),
+                    ).scalar()
+                    or 0
+                )
+            ingested = newest - self.tracking_from
+            verdict = "OK" if counted == ingested else "MISMATCH"
+            served_s = max(self.args.duration + self.args.warmup, 1)
+            rate = (newest - self.tracking_from - lag) / served_s
+            self.segment_report = [
+                f"  evaluator       {lag:,} of {ingested:,} new events not yet evaluated when the"
+                f" load stopped (about {rate:,.0f} events/s evaluated while serving);"
+                f" caught up alone in {drain:.1f} s",
+                f"  tracked check   everyone-segment counted {counted:,} events of {ingested:,}"
+                f" ingested since tracking began: {verdict}",
+            ]
+        finally:
+            engine.dispose()
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """bench/ingest.py's options plus the segment ones (SQLite only)."""
+    extra = argparse.ArgumentParser(add_help=False)
+    extra.add_argument("--users", type=int, default=1_000_000, help="profiles in the database")
+    extra.add_argument("--segments", type=int, default=25, help="analytics-tracked segments")
+    mine, rest = extra.parse_known_args(argv)
+    if "--prefill" not in " ".join(rest):
+        rest = ["--prefill", "1000000", *rest]
+    args = ingest.parse_args(rest)
+    if args.database_kind != "sqlite":
+        raise SystemExit("bench/segments.py measures SQLite only")
+    args.users, args.segments = mine.users, mine.segments
+    args.skip_baseline = True
+    return args
+
+
+def main(argv: list[str]) -> int:
+    """Run both sides and print the comparison."""
+    args = parse_args(argv)
+    machine_lines = machine.describe(prefill.CACHE_DIR.parent)
+    log("heron segments benchmark: " + shlex.join([sys.executable, *sys.argv]))
+    bench = SegmentsBench(args)
+    bench.prepare()
+    bench.run()
+    assert bench.prefill is not None
+    out = ["", "=" * 100, "heron segments benchmark: summary", "=" * 100]
+    out.append("command    " + shlex.join([sys.executable, *sys.argv]))
+    out += [f"{label:<10} {value}" for label, value in machine_lines]
+    out.append(
+        f"dataset    {bench.prefill.events:,} prefilled events, {args.users:,} users with"
+        f" attributes, {dataset.EVENT_NAMES} event names; {args.segments} tracked segments on the"
+        " segment side"
+        + (
+            f" (initial evaluation {bench.initial_evaluation_s:.0f} s)"
+            if bench.initial_evaluation_s is not None
+            else ""
+        )
+    )
+    out.append(
+        f"load       {args.concurrency} connections, {args.bodies} bodies of"
+        f" {dataset.EVENTS_PER_REQUEST} events, warm-up {args.warmup:g} s,"
+        f" measured {args.duration:g} s"
+    )
+    out.append("")
+    rates: dict[str, float] = {}
+    for side in bench.sides:
+        out += ingest.side_lines(side, bench.prefill.events)
+        if side.name == WITH_SEGMENTS:
+            out += bench.segment_report
+        out.append("")
+        if side.load is not None:
+            rates[side.name] = side.load.objects_per_s
+    if NO_SEGMENTS in rates and WITH_SEGMENTS in rates and rates[NO_SEGMENTS] > 0:
+        ratio = rates[WITH_SEGMENTS] / rates[NO_SEGMENTS]
+        verdict = "PASS" if ratio >= TARGET_RATIO else "MISS"
+        out.append(
+            f"no segments {rates[NO_SEGMENTS]:,.0f} events/s; {args.segments} tracked segments"
+            f" {rates[WITH_SEGMENTS]:,.0f} events/s; ratio {ratio:.2f}"
+            f"  {verdict} (target >= {TARGET_RATIO:.2f})"
+        )
+    out.append("=" * 100)
+    print("\n".join(out), flush=True)
+    return 1 if any(side.failure for side in bench.sides) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

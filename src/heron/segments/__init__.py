@@ -1,0 +1,1 @@
+"""Segments: definitions, membership kept current by an evaluator, tracked-segment analytics."""

@@ -1,0 +1,633 @@
+"""The segment evaluator: keeps membership current and counts tracked segments' events.
+
+It runs outside `/users/track` (a background task of the server, or `catch_up` in tests and
+tools) and works in steps. Each step reads, by id watermark, a bounded batch of
+
+- new raw `events` and `purchases` rows (a range scan of their primary keys),
+- `segment_user_changes` (users whose attributes changed, appended by ingest),
+- users due for a time-based re-check (`segment_rechecks`),
+
+re-evaluates exactly those users against their workspace's segments (heron.segments.facts,
+heron.segments.evaluate), then in ONE write transaction updates `segment_members`, each
+segment's `size`, the re-check times, the tracked segments' rollups (each event or purchase of
+the batch counted once for every tracked segment its user is a member of, as evaluated in
+this step) and the watermarks. A crash anywhere leaves the watermarks where the last committed
+step put them: nothing is counted twice or lost.
+
+A new or edited definition is first evaluated for every user of its workspace (a backfill by
+user id, one batch per step) before incremental steps resume.
+
+Several processes may run the evaluator: the write transaction re-reads the watermarks under a
+lock and drops its work if another process advanced them. On PostgreSQL, where concurrent
+ingest transactions can commit ids out of order, the step first takes a short SHARE lock on the
+three logs so that every id up to the maxima it reads is committed (the barrier).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import Connection, Engine
+
+from heron.segments.compiled import Check, compile_filter
+from heron.segments.definition import Node, parse_filter, referenced
+from heron.segments.facts import load_facts, merge_references
+from heron.store.engine import WRITE_OPTION
+from heron.store.schema import (
+    ALL_APPS,
+    ALL_PRODUCTS,
+    events,
+    purchases,
+    segment_members,
+    segment_progress,
+    segment_rechecks,
+    segment_user_changes,
+    segments,
+    users,
+)
+from heron.store.writelock import WriteLock
+
+__all__ = ["BATCH", "BUCKET_SECONDS", "catch_up", "step"]
+
+log = logging.getLogger("heron.segments")
+
+BATCH = 2_000  # rows of each log (and users of a backfill) per step
+BUCKET_SECONDS = 900  # tracked-segment rollups: 15-minute UTC buckets
+_MARKS = ("changes", "events", "purchases")
+_CHUNK = 500
+_decode = msgspec.json.decode
+
+
+@dataclass(slots=True)
+class _Segment:
+    """A live (not archived) segment as the evaluator needs it."""
+
+    id: int
+    workspace_id: int
+    node: Node
+    tracking: bool
+    events_after: int
+    purchases_after: int
+    backfill_after: int | None
+    check: Check = field(init=False, repr=False)
+    history: bool = field(init=False)  # reads events, purchases or app usage
+
+    def __post_init__(self) -> None:
+        """Compile the filter once per step."""
+        self.check = compile_filter(self.node)
+        refs = referenced(self.node)
+        self.history = bool(refs.events or refs.products or refs.apps)
+
+
+@dataclass(slots=True)
+class _Batch:
+    """What one step read: log rows, users to evaluate, and the marks it moves to."""
+
+    marks: dict[str, int]
+    new_marks: dict[str, int]
+    users: dict[int, set[int]] = field(default_factory=dict)  # workspace -> user ids
+    # users to evaluate against every segment (attributes changed, new, or a re-check due);
+    # the others only did something, so only segments that read history can change for them
+    full: set[int] = field(default_factory=set)
+    changed: list[int] = field(default_factory=list)  # user ids of the change log, ws unknown
+    events: list[tuple[int, int, int, int | None, int, int]] = field(default_factory=list)
+    purchases: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+def _now_ms() -> int:
+    """Wall-clock time in epoch milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+def _live_segments(conn: Connection) -> list[_Segment]:
+    """Every segment that is not archived, with its parsed filter."""
+    rows = conn.execute(
+        select(
+            segments.c.id,
+            segments.c.workspace_id,
+            segments.c.filter,
+            segments.c.analytics_tracking,
+            segments.c.tracking_events_after,
+            segments.c.tracking_purchases_after,
+            segments.c.backfill_after,
+        )
+        .where(segments.c.archived.is_(False))
+        .order_by(segments.c.id)
+    )
+    found = []
+    for sid, ws, raw, tracking, ev_after, pu_after, backfill in rows:
+        try:
+            node = parse_filter(_decode(raw))
+        except ValueError:  # stored definitions were validated; skip one that no longer parses
+            log.exception("segment %d has an unreadable filter", sid)
+            continue
+        found.append(
+            _Segment(
+                int(sid),
+                int(ws),
+                node,
+                bool(tracking),
+                int(ev_after or 0),
+                int(pu_after or 0),
+                None if backfill is None else int(backfill),
+            )
+        )
+    return found
+
+
+def _marks(conn: Connection, lock: bool = False) -> dict[str, int]:
+    """The watermarks (0 when never moved); `lock`: row-locked until the transaction ends."""
+    query = select(segment_progress.c.name, segment_progress.c.value).where(
+        segment_progress.c.name.in_(_MARKS)
+    )
+    if lock and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    found = {name: int(value) for name, value in conn.execute(query)}
+    return {name: found.get(name, 0) for name in _MARKS}
+
+
+def _create_marks(engine: Engine) -> None:
+    """Create the watermark rows once, so that every step has rows to lock."""
+    with engine.connect() as conn:
+        if conn.execute(
+            select(func.count()).where(segment_progress.c.name.in_(_MARKS))
+        ).scalar_one() == len(_MARKS):
+            return
+
+    def work(conn: Connection) -> None:
+        for name in _MARKS:
+            conn.execute(
+                text(
+                    "INSERT INTO segment_progress (name, value) VALUES (:n, 0) "
+                    "ON CONFLICT (name) DO NOTHING"
+                ),
+                {"n": name},
+            )
+
+    _Writer(engine).run(work)
+
+
+def _bounds(engine: Engine) -> dict[str, int]:
+    """The highest committed id of each log; on PostgreSQL, behind a barrier (see module doc)."""
+    with engine.connect() as conn, conn.begin():
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SET LOCAL lock_timeout = '5s'"))
+            conn.execute(text("LOCK TABLE segment_user_changes, events, purchases IN SHARE MODE"))
+        return {
+            "changes": int(conn.execute(select(func.max(segment_user_changes.c.id))).scalar() or 0),
+            "events": int(conn.execute(select(func.max(events.c.id))).scalar() or 0),
+            "purchases": int(conn.execute(select(func.max(purchases.c.id))).scalar() or 0),
+        }
+
+
+class _Writer:
+    """A write transaction that takes turns with the ingest writer (SQLite: its file lock)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._lock = WriteLock(engine)
+
+    def run(self, work: Any) -> Any:
+        """Run `work(conn)` in one write transaction."""
+        try:
+            with self._lock.held(), self._engine.connect() as conn:
+                conn = conn.execution_options(**{WRITE_OPTION: True})
+                with conn.begin():
+                    return work(conn)
+        finally:
+            self._lock.close()
+
+
+def _upsert_marks(conn: Connection, marks: dict[str, int]) -> None:
+    """Store the watermarks."""
+    for name, value in marks.items():
+        conn.execute(
+            text(
+                "INSERT INTO segment_progress (name, value) VALUES (:n, :v) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+            ),
+            {"n": name, "v": value},
+        )
+
+
+def step(engine: Engine, now_ms: int | None = None, *, batch: int = BATCH) -> bool:
+    """One evaluator step; True when there may be more to do right away."""
+    now_ms = _now_ms() if now_ms is None else now_ms
+    _create_marks(engine)
+    with engine.connect() as conn:
+        live = _live_segments(conn)
+        marks = _marks(conn)
+    if not live:
+        return _skip_to_end(engine, marks)
+    pending = [s for s in live if s.backfill_after is not None]
+    if pending:
+        return _backfill(engine, pending, now_ms, batch)
+    by_workspace: dict[int, list[_Segment]] = defaultdict(list)
+    for seg in live:
+        by_workspace[seg.workspace_id].append(seg)
+    bounds = _bounds(engine)
+    with engine.connect() as conn:
+        read = _read_logs(conn, marks, bounds, now_ms, batch)
+        results = _evaluate_all(conn, read, by_workspace, now_ms)
+    if read.new_marks == marks and not read.users:
+        return False
+    done = _Writer(engine).run(lambda c: _apply(c, read, results, by_workspace))
+    full = any(read.new_marks[m] < bounds[m] for m in _MARKS)
+    return bool(done) and (full or len(read.users) > 0)
+
+
+def catch_up(engine: Engine, now_ms: int | None = None, *, batch: int = BATCH) -> int:
+    """Run steps until the evaluator has nothing left to do; return how many ran."""
+    steps = 0
+    while step(engine, now_ms, batch=batch):
+        steps += 1
+    return steps + 1
+
+
+def _skip_to_end(engine: Engine, marks: dict[str, int]) -> bool:
+    """No segment to evaluate: move the watermarks to the end and empty the change log."""
+    bounds = _bounds(engine)
+    if bounds == marks:
+        return False
+
+    def work(conn: Connection) -> None:
+        if _marks(conn, lock=True) != marks:
+            return
+        conn.execute(
+            segment_user_changes.delete().where(segment_user_changes.c.id <= bounds["changes"])
+        )
+        _upsert_marks(conn, bounds)
+
+    _Writer(engine).run(work)
+    return False
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+def _read_logs(
+    conn: Connection, marks: dict[str, int], bounds: dict[str, int], now_ms: int, batch: int
+) -> _Batch:
+    """Read one batch of each log and the users due for a re-check."""
+    read = _Batch(marks=marks, new_marks=dict(marks))
+    rows = conn.execute(
+        select(segment_user_changes.c.id, segment_user_changes.c.user_id)
+        .where(
+            segment_user_changes.c.id > marks["changes"],
+            segment_user_changes.c.id <= bounds["changes"],
+        )
+        .order_by(segment_user_changes.c.id)
+        .limit(batch)
+    ).all()
+    read.new_marks["changes"] = _moved(rows, batch, bounds["changes"], marks["changes"])
+    read.changed = [int(uid) for _, uid in rows]
+    rows = conn.execute(
+        select(
+            events.c.id,
+            events.c.workspace_id,
+            events.c.user_id,
+            events.c.app_id,
+            events.c.time_ms,
+            events.c.event_id,
+        )
+        .where(events.c.id > marks["events"], events.c.id <= bounds["events"])
+        .order_by(events.c.id)
+        .limit(batch)
+    ).all()
+    read.new_marks["events"] = _moved(rows, batch, bounds["events"], marks["events"])
+    read.events = [(int(i), int(w), int(u), a, int(t), int(e)) for i, w, u, a, t, e in rows]
+    rows = conn.execute(
+        select(
+            purchases.c.id,
+            purchases.c.workspace_id,
+            purchases.c.user_id,
+            purchases.c.app_id,
+            purchases.c.time_ms,
+            purchases.c.product_id,
+            purchases.c.price,
+            purchases.c.quantity,
+        )
+        .where(purchases.c.id > marks["purchases"], purchases.c.id <= bounds["purchases"])
+        .order_by(purchases.c.id)
+        .limit(batch)
+    ).all()
+    read.new_marks["purchases"] = _moved(rows, batch, bounds["purchases"], marks["purchases"])
+    read.purchases = [tuple(row) for row in rows]
+    for _, ws, uid, *_ in read.events:
+        read.users.setdefault(ws, set()).add(uid)
+    for row in read.purchases:
+        read.users.setdefault(int(row[1]), set()).add(int(row[2]))
+    due = conn.execute(
+        select(segment_rechecks.c.workspace_id, segment_rechecks.c.user_id)
+        .where(segment_rechecks.c.due_ms <= now_ms)
+        .order_by(segment_rechecks.c.due_ms)
+        .limit(batch)
+    ).all()
+    for ws, uid in due:
+        read.users.setdefault(int(ws), set()).add(int(uid))
+        read.full.add(int(uid))
+    read.full.update(read.changed)
+    changed = sorted(set(read.changed))
+    for start in range(0, len(changed), _CHUNK):
+        chunk = changed[start : start + _CHUNK]
+        for uid, ws in conn.execute(
+            select(users.c.id, users.c.workspace_id).where(users.c.id.in_(chunk))
+        ):
+            read.users.setdefault(int(ws), set()).add(int(uid))
+    return read
+
+
+def _moved(rows: Sequence[Any], batch: int, bound: int, mark: int) -> int:
+    """The watermark after reading `rows` (the last id if the batch is full, else the bound)."""
+    if len(rows) >= batch:
+        return int(rows[-1][0])
+    return max(bound, mark)
+
+
+Evaluated = dict[int, tuple[frozenset[int], int | None]]  # user -> (segment ids, re-check)
+# per workspace: (users evaluated against every segment, users evaluated against history ones)
+Results = dict[int, tuple[Evaluated, Evaluated]]
+
+
+def _evaluate_all(
+    conn: Connection, read: _Batch, by_workspace: dict[int, list[_Segment]], now_ms: int
+) -> Results:
+    """Evaluate the batch's users: all segments of their workspace, or the history ones."""
+    results: Results = {}
+    for ws, user_ids in read.users.items():
+        segs = by_workspace.get(ws, [])
+        full = sorted(u for u in user_ids if u in read.full)
+        partial = sorted(u for u in user_ids if u not in read.full)
+        results[ws] = (
+            _evaluate(conn, ws, full, segs, now_ms) if full else {},
+            _evaluate(conn, ws, partial, [s for s in segs if s.history], now_ms) if partial else {},
+        )
+    return results
+
+
+def _evaluate(
+    conn: Connection, ws: int, user_ids: Sequence[int], segs: Sequence[_Segment], now_ms: int
+) -> Evaluated:
+    """(matching segment ids, next re-check time) per user; absent users match nothing."""
+    if not segs:
+        return {uid: (frozenset(), None) for uid in user_ids}
+    needs = merge_references(referenced(s.node) for s in segs)
+    facts = load_facts(conn, ws, user_ids, needs, now_ms)
+    out: dict[int, tuple[frozenset[int], int | None]] = {}
+    for uid in user_ids:
+        known = facts.get(uid)
+        if known is None:
+            out[uid] = (frozenset(), None)
+            continue
+        matched = set()
+        due: int | None = None
+        for seg in segs:
+            hit, when = seg.check(known, now_ms)
+            if hit:
+                matched.add(seg.id)
+            if when is not None and (due is None or when < due):
+                due = when
+        out[uid] = (frozenset(matched), due)
+    return out
+
+
+# -- writing -----------------------------------------------------------------------------------
+
+
+def _current_members(conn: Connection, user_ids: Iterable[int]) -> dict[int, set[int]]:
+    """Segment ids each user is a member of now."""
+    ordered = sorted(set(user_ids))
+    found: dict[int, set[int]] = defaultdict(set)
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start : start + _CHUNK]
+        for uid, sid in conn.execute(
+            select(segment_members.c.user_id, segment_members.c.segment_id).where(
+                segment_members.c.user_id.in_(chunk)
+            )
+        ):
+            found[int(uid)].add(int(sid))
+    return found
+
+
+def _store_membership(
+    conn: Connection,
+    evaluated: Evaluated,
+    scope: frozenset[int],
+    *,
+    merge_due: bool,
+) -> dict[int, frozenset[int]]:
+    """Write membership changes within `scope` (segment ids) and re-check times; sizes too."""
+    current = _current_members(conn, evaluated)
+    inserts: list[dict[str, int]] = []
+    deletes: list[dict[str, int]] = []
+    delta: dict[int, int] = defaultdict(int)
+    after: dict[int, frozenset[int]] = {}
+    for uid, (matched, _) in evaluated.items():
+        before = current.get(uid, set()) & scope
+        for sid in matched - before:
+            inserts.append({"u": uid, "s": sid})
+            delta[sid] += 1
+        for sid in before - matched:
+            deletes.append({"u": uid, "s": sid})
+            delta[sid] -= 1
+        after[uid] = frozenset((current.get(uid, set()) - scope) | matched)
+    if inserts:
+        conn.execute(
+            text("INSERT INTO segment_members (user_id, segment_id) VALUES (:u, :s)"), inserts
+        )
+    if deletes:
+        conn.execute(
+            text("DELETE FROM segment_members WHERE user_id = :u AND segment_id = :s"), deletes
+        )
+    sizes = [{"d": d, "s": sid} for sid, d in sorted(delta.items()) if d]
+    if sizes:
+        conn.execute(text("UPDATE segments SET size = size + :d WHERE id = :s"), sizes)
+    _store_rechecks(conn, evaluated, merge_due=merge_due)
+    return after
+
+
+def _store_rechecks(
+    conn: Connection,
+    evaluated: Evaluated,
+    *,
+    merge_due: bool,
+) -> None:
+    """Record each user's next re-check (or clear it); `merge_due` keeps an earlier one."""
+    due_rows = [{"u": uid, "d": due} for uid, (_, due) in sorted(evaluated.items()) if due]
+    if not merge_due:
+        clear = [{"u": uid} for uid, (_, due) in sorted(evaluated.items()) if due is None]
+        if clear:
+            conn.execute(text("DELETE FROM segment_rechecks WHERE user_id = :u"), clear)
+    if not due_rows:
+        return
+    keep = (
+        "CASE WHEN segment_rechecks.due_ms < excluded.due_ms THEN segment_rechecks.due_ms "
+        "ELSE excluded.due_ms END"
+        if merge_due
+        else "excluded.due_ms"
+    )
+    conn.execute(
+        text(
+            "INSERT INTO segment_rechecks (user_id, workspace_id, due_ms) "
+            "SELECT :u, workspace_id, :d FROM users WHERE id = :u "
+            f"ON CONFLICT (user_id) DO UPDATE SET due_ms = {keep}"
+        ),
+        due_rows,
+    )
+
+
+def _apply(
+    conn: Connection, read: _Batch, results: Results, by_workspace: dict[int, list[_Segment]]
+) -> bool:
+    """The write half of a step; False (nothing written) if another process got there first."""
+    if _marks(conn, lock=True) != read.marks:
+        return False
+    members: dict[int, frozenset[int]] = {}
+    for ws, (full, partial) in results.items():
+        segs = by_workspace.get(ws, [])
+        scope = frozenset(s.id for s in segs)
+        members.update(_store_membership(conn, full, scope, merge_due=False))
+        history = frozenset(s.id for s in segs if s.history)
+        # a re-check time of the other segments may be pending: keep the earlier one
+        members.update(_store_membership(conn, partial, history, merge_due=True))
+    tracked = {s.id: s for segs in by_workspace.values() for s in segs if s.tracking}
+    if tracked:
+        _count_tracked(conn, read, members, tracked)
+    conn.execute(
+        segment_user_changes.delete().where(segment_user_changes.c.id <= read.new_marks["changes"])
+    )
+    _upsert_marks(conn, read.new_marks)
+    return True
+
+
+def _bucket(time_ms: int) -> int:
+    """The 15-minute UTC bucket (epoch seconds of its start) of an instant."""
+    second = time_ms // 1000
+    return second - second % BUCKET_SECONDS
+
+
+def _count_tracked(
+    conn: Connection,
+    read: _Batch,
+    members: dict[int, frozenset[int]],
+    tracked: dict[int, _Segment],
+) -> None:
+    """Add the batch's events and purchases of members to their tracked segments' rollups."""
+    event_counts: dict[tuple[int, int, int, int], int] = defaultdict(int)
+    for row_id, _, uid, app, time_ms, event_id in read.events:
+        for sid in members.get(uid, ()):
+            seg = tracked.get(sid)
+            if seg is None or row_id <= seg.events_after:
+                continue
+            bucket = _bucket(time_ms)
+            event_counts[(sid, event_id, ALL_APPS, bucket)] += 1
+            if app is not None:
+                event_counts[(sid, event_id, int(app), bucket)] += 1
+    if event_counts:
+        conn.execute(
+            text(
+                "INSERT INTO segment_event_rollups (segment_id, event_id, app_id, bucket, count) "
+                "VALUES (:s, :e, :a, :b, :n) ON CONFLICT (segment_id, event_id, app_id, bucket) "
+                "DO UPDATE SET count = segment_event_rollups.count + excluded.count"
+            ),
+            [
+                {"s": s, "e": e, "a": a, "b": b, "n": n}
+                for (s, e, a, b), n in sorted(event_counts.items())
+            ],
+        )
+    totals: dict[tuple[int, int, int, int], list[float]] = {}
+    for row_id, _, uid, app, time_ms, product_id, price, quantity in read.purchases:
+        for sid in members.get(int(uid), ()):
+            seg = tracked.get(sid)
+            if seg is None or row_id <= seg.purchases_after:
+                continue
+            bucket = _bucket(int(time_ms))
+            apps = (ALL_APPS,) if app is None else (ALL_APPS, int(app))
+            for product_key in (ALL_PRODUCTS, int(product_id)):
+                for app_key in apps:
+                    total = totals.setdefault((sid, product_key, app_key, bucket), [0, 0, 0.0])
+                    total[0] += 1
+                    total[1] += int(quantity)
+                    total[2] += float(price) * int(quantity)
+    if totals:
+        conn.execute(
+            text(
+                "INSERT INTO segment_purchase_rollups (segment_id, product_id, app_id, bucket, "
+                "purchases, quantity, revenue) VALUES (:s, :p, :a, :b, :n, :q, :r) "
+                "ON CONFLICT (segment_id, product_id, app_id, bucket) DO UPDATE SET "
+                "purchases = segment_purchase_rollups.purchases + excluded.purchases, "
+                "quantity = segment_purchase_rollups.quantity + excluded.quantity, "
+                "revenue = segment_purchase_rollups.revenue + excluded.revenue"
+            ),
+            [
+                {"s": s, "p": p, "a": a, "b": b, "n": int(t[0]), "q": int(t[1]), "r": t[2]}
+                for (s, p, a, b), t in sorted(totals.items())
+            ],
+        )
+
+
+# -- backfill ----------------------------------------------------------------------------------
+
+
+def _backfill(engine: Engine, pending: list[_Segment], now_ms: int, batch: int) -> bool:
+    """Evaluate one batch of a workspace's users (by id) for its new or edited segments.
+
+    Every pending segment of the workspace is evaluated in the same pass; each one only takes
+    the users beyond its own cursor (segments that started later catch up on later passes).
+    """
+    ws = pending[0].workspace_id
+    group = [s for s in pending if s.workspace_id == ws]
+    cursors = {s.id: s.backfill_after or 0 for s in group}
+    start = min(cursors.values())
+    with engine.connect() as conn:
+        user_ids = [
+            int(uid)
+            for (uid,) in conn.execute(
+                select(users.c.id)
+                .where(users.c.workspace_id == ws, users.c.id > start)
+                .order_by(users.c.id)
+                .limit(batch)
+            )
+        ]
+        evaluated = _evaluate(conn, ws, user_ids, group, now_ms)
+    finished = len(user_ids) < batch
+    reached = user_ids[-1] if user_ids else start
+
+    def work(conn: Connection) -> bool:
+        stored = {
+            int(sid): (None if after is None else int(after))
+            for sid, after in conn.execute(
+                select(segments.c.id, segments.c.backfill_after)
+                .where(segments.c.id.in_(sorted(cursors)))
+                .with_for_update()
+            )
+        }
+        by_cursor: dict[int, set[int]] = defaultdict(set)
+        for sid, cursor in cursors.items():
+            if stored.get(sid) == cursor:  # else edited or done meanwhile: leave it be
+                by_cursor[cursor].add(sid)
+        for cursor, sids in by_cursor.items():
+            scope = frozenset(sids)
+            part = {
+                uid: (matched & scope, due)
+                for uid, (matched, due) in evaluated.items()
+                if uid > cursor
+            }
+            _store_membership(conn, part, scope, merge_due=True)
+            for sid in sids:
+                conn.execute(
+                    segments.update()
+                    .where(segments.c.id == sid)
+                    .values(backfill_after=None if finished else max(reached, cursor))
+                )
+        return True
+
+    _Writer(engine).run(work)
+    return True
