@@ -8,9 +8,11 @@ so revenue sums are exact whatever the order of addition.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -19,7 +21,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from alembic import command
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from starlette.testclient import TestClient
 
 from conftest import Workspace, auth, make_workspace
@@ -372,6 +374,19 @@ def row_count(engine: Engine, table: Any, workspace_id: int) -> int:
     return int(found or 0)
 
 
+@contextlib.contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """A write transaction begun IMMEDIATE, as the writer's: it queues on SQLite's lock.
+
+    A deferred transaction that reads first fails with "database is locked" when the running
+    app's writer (ingest, compaction, history indexing) commits between its read and write.
+    """
+    with engine.connect() as conn:
+        conn.execution_options(**{WRITE_OPTION: True})
+        with conn.begin():
+            yield conn
+
+
 def fold(engine: Engine, before_hour: int) -> None:
     """Run the writer's fold with a chosen cutoff, as the writer does (a write transaction)."""
     with engine.connect() as conn:
@@ -406,7 +421,7 @@ def test_day_series_equal_hourly_sums_across_dst_and_every_fold_state(
     send(client, setup, times_around(tz_name, days[:1], rng, per_day=2), rng)
     check_series(client, engine, setup, tz_name, ends, 8)
     # 4. Everything folded: one daily row per (event, app, day) and an empty recent table.
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         compact_all(conn)
     assert row_count(engine, event_rollups_recent, setup.ws.id) == 0
     assert row_count(engine, purchase_rollups_recent, setup.ws.id) == 0
@@ -414,7 +429,7 @@ def test_day_series_equal_hourly_sums_across_dst_and_every_fold_state(
     check_series(client, engine, setup, tz_name, ends, 8)
     check_series(client, engine, setup, tz_name, [days[-1] + timedelta(days=5)], 100)
     # The day series come from the daily rows: without the hourly rows they still answer.
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         for table in (event_rollups_hourly, purchase_rollups_hourly):
             conn.execute(delete(table).where(table.c.workspace_id == setup.ws.id))
     data = api(
@@ -465,7 +480,7 @@ def test_points_of_a_zone_the_workspace_no_longer_has_read_the_hourly_rows(
     setup = make_setup(client, engine, "America/New_York")
     days = DST_DATES["America/New_York"]
     send(client, setup, times_around("America/New_York", days, rng, per_day=3), rng)
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         compact_all(conn)
     stale = series.points("day", 10, 1773500000 * 1000, "America/New_York")
     set_time_zone(engine, setup.ws.id, "Asia/Kolkata")
@@ -560,7 +575,7 @@ def test_purging_an_event_drops_its_daily_rows(client: TestClient, engine: Engin
     rng = random.Random(5)
     setup = make_setup(client, engine, "UTC")
     send(client, setup, times_around("UTC", [date(2026, 5, 1)], rng, 3), rng)
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         compact_all(conn)
         rare = conn.execute(
             select(custom_events.c.id).where(custom_events.c.name == "rare")
@@ -576,7 +591,7 @@ def test_purging_an_event_drops_its_daily_rows(client: TestClient, engine: Engin
             headers=auth(key),
         )
         assert response.status_code == 200, response.text
-        with engine.begin() as conn:  # age the step by 8 days
+        with writing(engine) as conn:  # age the step by 8 days
             conn.execute(
                 update(custom_events)
                 .where(custom_events.c.id == rare)
@@ -595,11 +610,11 @@ def test_purging_an_event_drops_its_daily_rows(client: TestClient, engine: Engin
 def test_migration_backfills_daily_rows_from_hourly_rows(engine: Engine) -> None:
     ws_id = make_workspace(engine, "migrated", "America/New_York").id
     config = migrate.alembic_config(engine)
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         config.attributes["connection"] = conn
         command.downgrade(config, "0009-1")
     hours = [1772863200 + k * 1800 for k in range(0, 200, 3)]  # around 2026-03-08 in New York
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         conn.execute(
             insert(event_rollups_hourly),
             [
@@ -627,6 +642,6 @@ def test_migration_backfills_daily_rows_from_hourly_rows(engine: Engine) -> None
     migrate.upgrade(engine)
     assert row_count(engine, event_rollups_daily, ws_id) > 0
     assert_days_equal_hours(engine, ws_id)
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         rebuild_all_days(conn)  # idempotent
     assert_days_equal_hours(engine, ws_id)

@@ -523,3 +523,40 @@ def test_impossible_segment_ids_are_unknown(
     for action in ("update", "archive", "tracking", "delete"):
         body = {"segment_id": segment_id, "name": "n", "enabled": True}
         assert post(seg_client, key, f"/heron/v1/segments/{action}", body).status_code == 404
+
+
+def test_deleted_and_merged_users_leave_and_join_segments(
+    seg_client: TestClient,  # noqa: F811
+    engine: Engine,
+    workspace: Workspace,
+) -> None:
+    """/users/delete drops members at once; /users/merge re-evaluates the kept user."""
+    key = workspace.key
+    body = {"name": "Players", "filter": PLAYERS}
+    segment_id = post(seg_client, key, "/heron/v1/segments", body).json()["segment"]["segment_id"]
+    play = [{"external_id": u, "name": "play", "time": "2026-01-01"} for u in ("u1", "u2")]
+    track(seg_client, key, {"events": play, "attributes": [{"external_id": "u3", "x": 1}]})
+    catch_up(engine)
+
+    def size() -> int:
+        """The segment's current size."""
+        shown = get(seg_client, key, "/heron/v1/segments/details", segment_id=segment_id)
+        return int(shown.json()["segment"]["size"])
+
+    assert size() == 2
+    deleted = post(seg_client, key, "/users/delete", {"external_ids": ["u1"]})
+    assert deleted.status_code == 201, deleted.text
+    assert size() == 1  # settled by the delete itself, before the evaluator runs
+    merge = {
+        "merge_updates": [
+            {
+                "identifier_to_merge": {"external_id": "u2"},
+                "identifier_to_keep": {"external_id": "u3"},
+            }
+        ]
+    }
+    merged = post(seg_client, key, "/users/merge", merge)
+    assert merged.status_code in (201, 202), merged.text
+    assert size() == 0  # u2 is gone with its membership
+    catch_up(engine)
+    assert size() == 1  # u3 now has u2's "play" event

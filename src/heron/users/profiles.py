@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from heron.analytics.kpi import LocalDays
 from heron.ingest.trackstore import email_key, new_braze_id, phone_key
+from heron.segments import changes as segment_changes
 from heron.store.schema import (
     ALL_APPS,
     kpi_daily,
@@ -85,6 +86,7 @@ def save(conn: Connection, profile: Profile, now_ms: int) -> None:
             updated_at_ms=now_ms,
         )
     )
+    segment_changes.note_users(conn, [profile.id])  # merged attributes and history
 
 
 def set_external_id(conn: Connection, user_id: int, external_id: str, now_ms: int) -> None:
@@ -145,7 +147,9 @@ def create(conn: Connection, workspace_id: int, now_ms: int) -> int:
         )
     )
     _count_new_user(conn, workspace_id, now_ms)
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
+    user_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    segment_changes.note_users(conn, [user_id])
+    return user_id
 
 
 def _count_new_user(conn: Connection, workspace_id: int, now_ms: int) -> None:
@@ -177,6 +181,7 @@ def drop(conn: Connection, workspace_id: int, user_ids: Iterable[int]) -> None:
             delete(table).where(table.c.workspace_id == workspace_id, table.c.user_id.in_(ids))
         )
     conn.execute(delete(users).where(users.c.workspace_id == workspace_id, users.c.id.in_(ids)))
+    segment_changes.forget_users(conn, ids)
 
 
 def now_ms() -> int:
