@@ -207,9 +207,10 @@ def test_merge_and_delete_keep_index_and_raw_rows_together(
 
 
 def test_writer_indexes_in_the_background(
-    client: TestClient, engine: Engine, workspace: Workspace
+    client: TestClient, engine: Engine, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A running server indexes new rows by itself within a few seconds."""
+    """A running server indexes new rows by itself once they are MAX_LAG_MS old."""
+    monkeypatch.setattr(history_index, "MAX_LAG_MS", 500)
     _many(client, workspace, users=3, per_user=2)
     deadline = time.monotonic() + 15
     while _state(engine).indexed_upto < 6 or _state(engine, HISTORY_PURCHASE).indexed_upto < 3:

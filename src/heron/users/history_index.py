@@ -25,10 +25,13 @@ from sqlalchemy.engine import Connection, Engine
 from heron.store.schema import HISTORY_EVENT, HISTORY_PURCHASE
 from heron.store.writelock import WriteLock
 
-PASS_MAX_ROWS = 500_000  # raw rows per pass
-CHUNK_ROWS = 25_000  # aimed-for rows per user-range transaction
-MIN_PASS_ROWS = 10_000  # a smaller tail waits up to MAX_LAG_MS before it is indexed
-MAX_LAG_MS = 2_000
+# Each pass rewrites about every leaf page of the index (users are spread over all of them),
+# so passes are large and rare: at 10M indexed events, 10,000-row passes every 2 s cut ingest
+# from 23,295 to 13,725 events/s (bench/ingest.py, docs/performance.md).
+PASS_MAX_ROWS = 2_000_000  # raw rows per pass
+CHUNK_ROWS = 100_000  # aimed-for rows per user-range transaction
+MIN_PASS_ROWS = 1_000_000  # a smaller tail waits up to MAX_LAG_MS before it is indexed
+MAX_LAG_MS = 300_000
 # pg_advisory_xact_lock key shared by ingest (shared) and pass starts (exclusive)
 APPEND_LOCK_KEY = 0x68_65_72_6F_6E_01  # "heron" + 1
 
