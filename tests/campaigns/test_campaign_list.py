@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from campaign_helpers import create, definition, get, post
 from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
 
-from conftest import Workspace
+from conftest import Workspace, auth
 from heron.campaigns import store
 from heron.campaigns.definition import load_definition
 
@@ -102,3 +103,21 @@ def test_bad_parameters(client: TestClient, workspace: Workspace) -> None:
     response = get(client, workspace, "/campaigns/list", **{"last_edit.time[gt]": "yesterday"})
     assert response.status_code == 400
     assert response.json()["message"].startswith("'last_edit.time[gt]' must be")
+
+
+@pytest.mark.parametrize("campaign_id", ["\x00x", "x" * 65, "has space", "é"])
+def test_ids_that_cannot_exist_are_unknown(
+    client: TestClient, workspace: Workspace, campaign_id: str
+) -> None:
+    """An id no campaign can have (NUL, too long, other characters) is a 404, never a 500."""
+    for path in ("/campaigns/details", "/heron/v1/campaigns/details"):
+        response = client.get(
+            path, params={"campaign_id": campaign_id}, headers=auth(workspace.key)
+        )
+        assert response.status_code == 404, response.text
+    series = client.get(
+        "/campaigns/data_series",
+        params={"campaign_id": campaign_id, "length": "3"},
+        headers=auth(workspace.key),
+    )
+    assert series.status_code == 404, series.text

@@ -35,7 +35,7 @@ __all__ = ["API_ID_PATTERN", "PERMISSION", "PREFIX", "item", "merged_definition"
 
 PERMISSION = "heron.campaigns.manage"
 PREFIX = "/heron/v1/campaigns"
-API_ID_PATTERN = "^[A-Za-z0-9_-]{1,64}$"
+API_ID_PATTERN = store.API_ID_PATTERN
 _API_ID = re.compile(API_ID_PATTERN)
 
 

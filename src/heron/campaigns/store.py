@@ -6,6 +6,7 @@ so `last_edit.time[gt]` sees two quick edits apart); `created_at` never changes.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -75,8 +76,16 @@ def _campaign(row: Row[tuple[object, ...]]) -> Campaign:
     )
 
 
+# Every stored API identifier has this form (heron.campaigns.manage refuses others), so any
+# other string names nothing and is never sent to the database (PostgreSQL refuses NUL).
+API_ID_PATTERN = "^[A-Za-z0-9_-]{1,64}$"
+_STORED_ID = re.compile(API_ID_PATTERN)
+
+
 def get(conn: Connection, workspace_id: int, api_id: str) -> Campaign | None:
     """One campaign of a workspace by its API identifier."""
+    if not _STORED_ID.fullmatch(api_id):
+        return None
     row = conn.execute(
         select(campaigns).where(
             campaigns.c.workspace_id == workspace_id, campaigns.c.api_id == api_id
