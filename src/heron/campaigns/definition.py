@@ -37,7 +37,9 @@ _NO_NUL = "^[^\\u0000]*$"
 Name = Annotated[str, Meta(min_length=1, max_length=MAX_NAME_LENGTH, pattern=_NO_NUL)]
 Tag = Annotated[str, Meta(min_length=1, max_length=MAX_NAME_LENGTH, pattern=_NO_NUL)]
 Text = Annotated[str, Meta(pattern=_NO_NUL)]
-Url = Annotated[str, Meta(pattern="^https?://[^\\s\\u0000]+$")]
+# Explicit characters, not `\s`: Python's and ECMA's `\s` differ (U+001C-U+001F, U+0085),
+# and the OpenAPI document must accept exactly what msgspec accepts.
+Url = Annotated[str, Meta(pattern="^https?://[^ \\t\\n\\r\\f\\v\\x00]+$")]
 AppId = Annotated[str, Meta(min_length=1, max_length=64, pattern=_NO_NUL)]
 Window = Annotated[int, Meta(ge=1, le=MAX_WINDOW_SECONDS)]
 Pairs = dict[str, str]
