@@ -183,8 +183,10 @@ def _names(conn: Connection, table: str, ids: Iterable[int]) -> dict[int, str]:
     return names
 
 
-def _summarize(rows: list[HistoryRow]) -> dict[tuple[int, int], list[int]]:
-    """(user, item) -> [count, first_ms, last_ms]."""
+def _summarize(
+    conn: Connection, rows: list[HistoryRow], catalog: str
+) -> list[tuple[int, int, str, int, int, int]]:
+    """(user, item, item name, count, first_ms, last_ms) per (user, item), sorted."""
     found: dict[tuple[int, int], list[int]] = {}
     for row in rows:
         entry = found.get((row.user_id, row.item_id))
@@ -194,7 +196,11 @@ def _summarize(rows: list[HistoryRow]) -> dict[tuple[int, int], list[int]]:
             entry[0] += 1
             entry[1] = min(entry[1], row.time_ms)
             entry[2] = max(entry[2], row.time_ms)
-    return found
+    names = _names(conn, catalog, {item for _user, item in found})
+    return [
+        (user, item, names[item], count, first, last)
+        for (user, item), (count, first, last) in sorted(found.items())
+    ]
 
 
 def event_summaries(
@@ -206,14 +212,8 @@ def event_summaries(
     until_ms: int | None = None,
 ) -> list[EventSummary]:
     """Per (user, custom event): count, first and last time, within an optional window."""
-    found = _summarize(
-        event_rows(conn, workspace_id, user_ids, since_ms=since_ms, until_ms=until_ms)
-    )
-    names = _names(conn, "custom_events", {item for _user, item in found})
-    return [
-        EventSummary(user, item, names[item], *entry)
-        for (user, item), entry in sorted(found.items())
-    ]
+    rows = event_rows(conn, workspace_id, user_ids, since_ms=since_ms, until_ms=until_ms)
+    return [EventSummary(*found) for found in _summarize(conn, rows, "custom_events")]
 
 
 def purchase_summaries(
@@ -225,14 +225,8 @@ def purchase_summaries(
     until_ms: int | None = None,
 ) -> list[PurchaseSummary]:
     """Per (user, product): purchase count, first and last time, within an optional window."""
-    found = _summarize(
-        purchase_rows(conn, workspace_id, user_ids, since_ms=since_ms, until_ms=until_ms)
-    )
-    names = _names(conn, "products", {item for _user, item in found})
-    return [
-        PurchaseSummary(user, item, names[item], *entry)
-        for (user, item), entry in sorted(found.items())
-    ]
+    rows = purchase_rows(conn, workspace_id, user_ids, since_ms=since_ms, until_ms=until_ms)
+    return [PurchaseSummary(*found) for found in _summarize(conn, rows, "products")]
 
 
 def event_times(
