@@ -40,6 +40,7 @@ _COPIED_TABLES = (
     "event_rollups_hourly",
     "user_history",
     "user_history_state",
+    "user_history_runs",
     "event_rollups_daily",
 )
 
@@ -319,15 +320,24 @@ def _fill_events(
 
 
 def _fill_user_history(conn: sqlite3.Connection) -> None:
-    """Index every prefilled event by user, as heron's indexer would have by now."""
+    """Index every prefilled event by user, as heron's indexer would have by now: one big run."""
+    from heron.store.schema import HISTORY_EVENT
+    from heron.users import history_index
+
+    run = 4 + HISTORY_EVENT  # the first run id of the kind (heron.users.history_index)
+    rows = conn.execute(
+        "INSERT INTO user_history (run, user_id, kind, time_ms, row_id, item_id) "
+        f"SELECT {run}, user_id, {HISTORY_EVENT}, time_ms, id, event_id FROM events "
+        "ORDER BY user_id, time_ms, id"
+    ).rowcount
     conn.execute(
-        "INSERT INTO user_history (user_id, kind, time_ms, row_id, item_id) "
-        "SELECT user_id, 1, time_ms, id, event_id FROM events ORDER BY user_id, time_ms, id"
+        "INSERT INTO user_history_runs (run, kind, level, rows) VALUES (?, ?, ?, ?)",
+        (run, HISTORY_EVENT, history_index.level_of(rows), rows),
     )
     conn.execute(
         "UPDATE user_history_state SET indexed_upto = (SELECT coalesce(max(id), 0) FROM events), "
-        "pass_upto = (SELECT coalesce(max(id), 0) FROM events), passed_at_ms = ? WHERE kind = 1",
-        (_now_ms(),),
+        "next_run = 2, passed_at_ms = ? WHERE kind = ?",
+        (_now_ms(), HISTORY_EVENT),
     )
 
 

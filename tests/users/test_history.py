@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
+from alembic import command
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import Connection, Engine
 from starlette.testclient import TestClient
 
 from conftest import BACKEND, Workspace, auth
 from heron.ingest import writer
+from heron.store import migrate
+from heron.store.engine import WRITE_OPTION
 from heron.store.schema import (
     HISTORY_EVENT,
     HISTORY_PURCHASE,
@@ -109,6 +114,20 @@ def _state(engine: Engine, kind: int = HISTORY_EVENT) -> history_index.State:
         return history_index.read_state(conn, kind)
 
 
+@contextlib.contextmanager
+def _indexer(engine: Engine) -> Iterator[Connection]:
+    """A connection that writes the way the server's writer does (SQLite: BEGIN IMMEDIATE)."""
+    with engine.connect() as conn:
+        conn.execution_options(**{WRITE_OPTION: True})
+        yield conn
+
+
+def _runs(engine: Engine, kind: int = HISTORY_EVENT) -> list[history_index.Run]:
+    """The runs of one kind."""
+    with engine.connect() as conn:
+        return history_index.runs(conn, kind)
+
+
 def _snapshot(engine: Engine, ws: int, uids: list[int]) -> tuple[Any, ...]:
     """Everything the readers answer for the users."""
     with engine.connect() as conn:
@@ -136,54 +155,87 @@ def _many(client: TestClient, ws: Workspace, users: int, per_user: int) -> None:
     _track(client, ws, {"purchases": purchases})
 
 
-def test_readers_agree_before_during_and_after_a_pass(
+@pytest.fixture
+def small_tiers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tiny passes, runs and merge chunks, so a few dozen rows exercise every tier."""
+    monkeypatch.setattr(history_index, "PASS_MAX_ROWS", 7)
+    monkeypatch.setattr(history_index, "FANOUT", 2)
+    monkeypatch.setattr(history_index, "BASE_RUN_ROWS", 4)
+    monkeypatch.setattr(history_index, "MERGE_CHUNK_ROWS", 5)
+
+
+def _indexed_rows(engine: Engine) -> dict[int, int]:
+    """Index entries per user (every run, events only)."""
+    with engine.connect() as conn:
+        return dict(
+            conn.execute(
+                select(user_history.c.user_id, func.count())
+                .where(user_history.c.kind == HISTORY_EVENT)
+                .group_by(user_history.c.user_id)
+            ).all()
+        )
+
+
+def test_readers_agree_through_passes_and_merges(
     quiet_writer: None,
+    small_tiers: None,
     client: TestClient,
     engine: Engine,
     workspace: Workspace,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The same answers from the raw tail, a half-done pass, and the finished index."""
-    monkeypatch.setattr(history_index, "CHUNK_ROWS", 7)  # many user ranges per pass
+    """The same answers from the raw tail, every pass, every merge chunk, and the end state."""
     _many(client, workspace, users=12, per_user=5)
     uids = [_uid(engine, f"u{u}") for u in range(12)]
     expected = _snapshot(engine, workspace.id, uids)
     assert len(expected[0]) == 60 and len(expected[1]) == 12
     steps = 0
-    with engine.connect() as conn:
+    merging_seen = 0
+    with _indexer(engine) as conn:
         while history_index.index_step(conn, force=True):
             steps += 1
+            conn.rollback()  # end the read snapshot SQLAlchemy began
             assert _snapshot(engine, workspace.id, uids) == expected
-    assert steps > 3  # the pass really went range by range
-    state = _state(engine)
-    assert not state.in_pass and state.indexed_upto >= max(r.row_id for r in expected[0])
+            merging_seen += any(run.user_done is not None for run in _runs(engine))
+    assert steps > 10 and merging_seen > 3  # passes, then merges chunk by chunk
+    assert _state(engine).indexed_upto >= max(r.row_id for r in expected[0])
+    final = _runs(engine)
+    assert all(run.user_done is None and run.merging_into is None for run in final)
+    assert max(run.level for run in final) >= 2  # merged runs were merged again
+    assert sum(run.rows for run in final) == 60
+    by_level: dict[int, int] = {}
+    for run in final:
+        by_level[run.level] = by_level.get(run.level, 0) + 1
+    assert all(count < history_index.FANOUT for count in by_level.values())
     with engine.connect() as conn:
         indexed = conn.execute(select(func.count()).select_from(user_history)).scalar()
-    assert indexed == 72
+    assert indexed == 72  # every row once: 60 events, 12 purchases
     assert _snapshot(engine, workspace.id, uids) == expected
 
 
 def test_merge_and_delete_keep_index_and_raw_rows_together(
     quiet_writer: None,
+    small_tiers: None,
     client: TestClient,
     engine: Engine,
     workspace: Workspace,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """reassign_user / delete_user_rows at every indexer stage leave no stale or lost row."""
-    monkeypatch.setattr(history_index, "CHUNK_ROWS", 5)
+    """reassign_user / delete_user_rows in the middle of a merge leave no stale or lost row."""
     _many(client, workspace, users=6, per_user=4)
     uids = [_uid(engine, f"u{u}") for u in range(6)]
-    with engine.connect() as conn:
-        history_index.index_step(conn, force=True)  # opens a pass
-        history_index.index_step(conn, force=True)  # indexes the first user range only
-        assert history_index.read_state(conn, HISTORY_EVENT).in_pass
+    with _indexer(engine) as conn:
+        for _ in range(3):  # passes (7 rows each) until a merge opens and has done one chunk
+            history_index.index_step(conn, force=True)
+        while not any(run.user_done not in (None, uids[0]) for run in _runs(engine)):
+            assert history_index.index_step(conn, force=True)
+    merge = next(run for run in _runs(engine) if run.user_done is not None)
+    assert merge.user_done is not None and uids[0] < merge.user_done <= uids[4]
     with engine.begin() as conn:
-        # the last user's range is not indexed yet; the first user's is
+        # u5 is past the merged range, u0 inside it: rows go both ways across the boundary
         history.reassign_user(conn, workspace.id, uids[5], uids[0])
         history.reassign_user(conn, workspace.id, uids[1], uids[4])
         assert history.delete_user_rows(conn, workspace.id, [uids[2]]) == 5
     history_index.catch_up(engine)
+    assert all(run.user_done is None for run in _runs(engine))
     with engine.connect() as conn:
         counts = {
             s.user_id: s.count
@@ -191,19 +243,71 @@ def test_merge_and_delete_keep_index_and_raw_rows_together(
             if s.name == "e0"
         }
         per_user = {u: len(history.event_rows(conn, workspace.id, [u])) for u in uids}
-        indexed = dict(
-            conn.execute(
-                select(user_history.c.user_id, func.count())
-                .where(user_history.c.kind == HISTORY_EVENT)
-                .group_by(user_history.c.user_id)
-            ).all()
-        )
         raw = dict(
             conn.execute(select(events.c.user_id, func.count()).group_by(events.c.user_id)).all()
         )
     assert per_user == {uids[0]: 8, uids[1]: 0, uids[2]: 0, uids[3]: 4, uids[4]: 8, uids[5]: 0}
-    assert indexed == raw == {u: n for u, n in per_user.items() if n}
+    assert _indexed_rows(engine) == raw == {u: n for u, n in per_user.items() if n}
     assert counts[uids[0]] == 4  # e0 and e1 alternate: 2 of each user's 4 events, merged
+
+
+def test_readers_never_miss_a_row_while_runs_change(
+    quiet_writer: None,
+    small_tiers: None,
+    client: TestClient,
+    engine: Engine,
+    workspace: Workspace,
+) -> None:
+    """Readers on their own connections, concurrently with passes and merges, see every row.
+
+    On PostgreSQL each statement has its own snapshot, so this exercises the re-read when the
+    runs changed between a reader's statements.
+    """
+    _many(client, workspace, users=16, per_user=10)
+    uids = [_uid(engine, f"u{u}") for u in range(16)]
+    expected = _snapshot(engine, workspace.id, uids)
+    stop = threading.Event()
+    seen: list[bool] = []
+
+    def read() -> None:
+        while not stop.is_set():
+            seen.append(_snapshot(engine, workspace.id, uids) == expected)
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    try:
+        with _indexer(engine) as conn:
+            while history_index.index_step(conn, force=True):
+                conn.rollback()
+                time.sleep(0.002)
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join(30)
+    assert seen and all(seen), f"{seen.count(False)} of {len(seen)} reads differed"
+
+
+def test_upgrade_turns_the_sorted_index_into_runs(
+    client: TestClient, engine: Engine, workspace: Workspace
+) -> None:
+    """Migration 0011 keeps every indexed row (as one run per kind) and the readers' answers."""
+    _many(client, workspace, users=4, per_user=3)
+    history_index.catch_up(engine)
+    uids = [_uid(engine, f"u{u}") for u in range(4)]
+    expected = _snapshot(engine, workspace.id, uids)
+    config = migrate.alembic_config(engine)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0011-1")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM user_history")).scalar() == 16
+    migrate.upgrade(engine)
+    assert _snapshot(engine, workspace.id, uids) == expected
+    final = _runs(engine)
+    assert [(run.run, run.rows) for run in final] == [(4 + HISTORY_EVENT, 12)]
+    assert [(r.run, r.rows) for r in _runs(engine, HISTORY_PURCHASE)] == [(4 + HISTORY_PURCHASE, 4)]
+    assert _indexed_rows(engine) == {u: 3 for u in uids}
 
 
 def test_writer_indexes_in_the_background(

@@ -217,15 +217,17 @@ purchases = Table(
 
 # One user's history (exports, merges, deletes, segments, conversions), read through
 # heron.users.history. Indexing raw rows by user at ingest would dirty a random page per event
-# (measured: 28x slower appends at 10M rows); instead heron.users.history_index adds the raw
-# rows past `indexed_upto` in large passes, one user-id range per transaction, so each page is
-# written about once per pass. Readers add the not-yet-indexed tail of the raw tables.
+# (measured: 28x slower appends at 10M rows); instead heron.users.history_index copies the raw
+# rows past `indexed_upto` into sorted runs (appended at the table's end, since run ids grow)
+# and merges runs in tiers, one user range per transaction. Readers look in every run of the
+# kind and add the not-yet-indexed tail of the raw tables.
 HISTORY_EVENT = 1
 HISTORY_PURCHASE = 2
 
 user_history = Table(
     "user_history",
     metadata,
+    Column("run", BigInteger, primary_key=True),  # user_history_runs.run
     Column("user_id", BigInteger, primary_key=True),
     Column("kind", Integer, primary_key=True),  # HISTORY_EVENT or HISTORY_PURCHASE
     Column("time_ms", BigInteger, primary_key=True),
@@ -238,13 +240,23 @@ user_history_state = Table(
     "user_history_state",
     metadata,
     Column("kind", Integer, primary_key=True),
-    Column("indexed_upto", BigInteger, nullable=False),  # every raw row id <= this is indexed
-    # the pass in progress: rows in (indexed_upto, pass_upto] of users < user_done are indexed
-    Column("pass_upto", BigInteger, nullable=False),
-    Column("user_done", BigInteger, nullable=False),
-    Column("user_last", BigInteger, nullable=False),  # the pass's highest user id
-    Column("user_span", BigInteger, nullable=False),  # users per chunk transaction
-    Column("passed_at_ms", BigInteger, nullable=False),  # when the last pass started
+    Column("indexed_upto", BigInteger, nullable=False),  # every raw row id <= this is in a run
+    Column("next_run", BigInteger, nullable=False),  # run ids: next_run * 4 + kind
+    Column("passed_at_ms", BigInteger, nullable=False),  # when the last pass ran
+)
+
+user_history_runs = Table(
+    "user_history_runs",
+    metadata,
+    Column("run", BigInteger, primary_key=True),
+    Column("kind", Integer, nullable=False),
+    Column("level", Integer, nullable=False),  # merge tier: FANOUT runs of a level make one
+    Column("rows", BigInteger, nullable=False),
+    Column("merging_into", BigInteger, nullable=True),  # a merge source: its target run
+    # a merge target: users below user_done are merged, up to user_last, user_span per chunk
+    Column("user_done", BigInteger, nullable=True),
+    Column("user_last", BigInteger, nullable=True),
+    Column("user_span", BigInteger, nullable=True),
 )
 
 # Rollups live in two tables of the same shape: ingest adds to the small `*_recent` table (a

@@ -2,10 +2,11 @@
 
 Exports, merges, deletes, segment evaluation and campaign conversions all ask "what did these
 users do, and when"; they ask here. The answer is the `user_history` index (built behind
-ingest by heron.users.history_index) plus the raw rows past its `indexed_upto` mark, which are
-scanned by id range and de-duplicated against the index, so readers always see every
-committed row whatever the indexer's progress. Merges and deletes change raw rows and the
-index together, through `reassign_user` and `delete_user_rows`.
+ingest by heron.users.history_index: sorted runs, a user looked up in each) plus the raw rows
+past its `indexed_upto` mark (seconds of ingest), which are scanned by id range and
+de-duplicated against the index, so readers always see every committed row whatever the
+indexer's progress. Merges and deletes change raw rows and the index together, through
+`reassign_user` and `delete_user_rows`.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from heron.store.schema import HISTORY_EVENT, HISTORY_PURCHASE
-from heron.users.history_index import SOURCES, Source, read_state
+from heron.users.history_index import SOURCES, Source, in_list, lock_state, read_state, run_ids
 
 _CHUNK = 500  # ids per IN (...) list: well under every driver's parameter limit
+# A reader that saw the runs change under it (PostgreSQL: a pass or a merge committed between
+# its statements) reads the chunk again, up to this many times (runs change about once a second).
+_READ_ATTEMPTS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +67,6 @@ def _chunks(values: Iterable[int]) -> Iterable[list[int]]:
         yield ordered[start : start + _CHUNK]
 
 
-def _marks(prefix: str, values: Sequence[int]) -> tuple[str, dict[str, int]]:
-    """Named placeholders for an IN list, and their parameters."""
-    params = {f"{prefix}{i}": value for i, value in enumerate(values)}
-    return ",".join(f":{name}" for name in params), params
-
-
 def _window(column: str, since_ms: int | None, until_ms: int | None) -> str:
     """SQL for `since_ms <= column < until_ms` (either side optional), with :since / :until."""
     sql = ""
@@ -83,7 +81,7 @@ def _workspace_users(conn: Connection, workspace_id: int, user_ids: Iterable[int
     """The given ids that are users of the workspace (others never match)."""
     found: list[int] = []
     for chunk in _chunks(user_ids):
-        marks, params = _marks("u", chunk)
+        marks, params = in_list("u", chunk)
         found.extend(
             int(uid)
             for (uid,) in conn.execute(
@@ -103,44 +101,100 @@ def _rows(
     item_ids: Sequence[int] | None,
 ) -> list[HistoryRow]:
     """Indexed rows plus the unindexed tail for users already checked to be in a workspace."""
-    if not user_ids:
+    if not user_ids or (item_ids is not None and not item_ids):
         return []
-    indexed_upto = read_state(conn, source.kind).indexed_upto
     by_row: dict[int, HistoryRow] = {}
-    times = {"since": since_ms, "until": until_ms}
-    items_sql = ""
-    items: dict[str, int] = {}
-    if item_ids is not None:
-        if not item_ids:
-            return []
-        items_marks, items = _marks("i", sorted(set(item_ids)))
-        items_sql = f" AND {{item}} IN ({items_marks})"
     for chunk in _chunks(user_ids):
-        marks, params = _marks("u", chunk)
-        params.update(items)
-        params.update({k: v for k, v in times.items() if v is not None})
-        indexed = conn.execute(
-            text(
-                "SELECT user_id, item_id, time_ms, row_id FROM user_history "
-                f"WHERE user_id IN ({marks}) AND kind = {source.kind}"
-                + _window("time_ms", since_ms, until_ms)
-                + items_sql.format(item="item_id")
-            ),
-            params,
-        )
-        tail = conn.execute(
-            text(
-                f"SELECT user_id, {source.item_column}, time_ms, id FROM {source.table} "
-                f"WHERE id > :after AND user_id IN ({marks})"
-                + _window("time_ms", since_ms, until_ms)
-                + items_sql.format(item=source.item_column)
-            ),
-            {"after": indexed_upto, **params},
-        )
-        for result in (indexed, tail):
-            for uid, item, when, row in result:
-                by_row[int(row)] = HistoryRow(int(uid), int(item), int(when), int(row))
+        for row in _chunk_rows(conn, source, chunk, since_ms, until_ms, item_ids):
+            by_row[row.row_id] = row
     return sorted(by_row.values(), key=lambda r: (r.user_id, r.time_ms, r.row_id))
+
+
+def _chunk_rows(
+    conn: Connection,
+    source: Source,
+    user_ids: list[int],
+    since_ms: int | None,
+    until_ms: int | None,
+    item_ids: Sequence[int] | None,
+) -> list[HistoryRow]:
+    """One IN-list of users: their rows in every run, then in the raw tail past indexed_upto.
+
+    On PostgreSQL each statement sees its own snapshot: if a merge began after the runs were
+    listed, rows it moved into its new target would be missed, so the list is read again after
+    the rows and the chunk is read again if it changed (SQLite readers hold one snapshot).
+    """
+    for _attempt in range(_READ_ATTEMPTS):
+        runs = run_ids(conn, source.kind)
+        indexed_upto = read_state(conn, source.kind).indexed_upto
+        found = list(_indexed(conn, source, runs, user_ids, since_ms, until_ms, item_ids))
+        found += _tail(conn, source, indexed_upto, user_ids, since_ms, until_ms, item_ids)
+        if run_ids(conn, source.kind) == runs:
+            return found
+    raise RuntimeError("user history runs kept changing while they were read")
+
+
+def _filters(
+    user_ids: list[int],
+    since_ms: int | None,
+    until_ms: int | None,
+    item_ids: Sequence[int] | None,
+    item: str,
+) -> tuple[str, dict[str, int]]:
+    """SQL `user_id IN (...)` plus the optional time window and item list, with parameters."""
+    marks, params = in_list("u", user_ids)
+    sql = f" AND user_id IN ({marks})" + _window("time_ms", since_ms, until_ms)
+    params.update({k: v for k, v in (("since", since_ms), ("until", until_ms)) if v is not None})
+    if item_ids is not None:
+        item_marks, items = in_list("i", sorted(set(item_ids)))
+        sql += f" AND {item} IN ({item_marks})"
+        params.update(items)
+    return sql, params
+
+
+def _indexed(
+    conn: Connection,
+    source: Source,
+    runs: tuple[int, ...],
+    user_ids: list[int],
+    since_ms: int | None,
+    until_ms: int | None,
+    item_ids: Sequence[int] | None,
+) -> list[HistoryRow]:
+    """The users' rows in the given runs."""
+    if not runs:
+        return []
+    run_marks, params = in_list("run", runs)
+    where, more = _filters(user_ids, since_ms, until_ms, item_ids, "item_id")
+    found = conn.execute(
+        text(
+            "SELECT user_id, item_id, time_ms, row_id FROM user_history "
+            f"WHERE run IN ({run_marks}) AND kind = {source.kind}{where}"
+        ),
+        {**params, **more},
+    )
+    return [HistoryRow(int(u), int(i), int(t), int(r)) for u, i, t, r in found]
+
+
+def _tail(
+    conn: Connection,
+    source: Source,
+    indexed_upto: int,
+    user_ids: list[int],
+    since_ms: int | None,
+    until_ms: int | None,
+    item_ids: Sequence[int] | None,
+) -> list[HistoryRow]:
+    """The users' raw rows past `indexed_upto` (not in any run yet)."""
+    where, params = _filters(user_ids, since_ms, until_ms, item_ids, source.item_column)
+    found = conn.execute(
+        text(
+            f"SELECT user_id, {source.item_column}, time_ms, id FROM {source.table} "
+            f"WHERE id > :after{where}"
+        ),
+        {"after": indexed_upto, **params},
+    )
+    return [HistoryRow(int(u), int(i), int(t), int(r)) for u, i, t, r in found]
 
 
 def event_rows(
@@ -175,7 +229,7 @@ def _names(conn: Connection, table: str, ids: Iterable[int]) -> dict[int, str]:
     """Catalog names by id."""
     names: dict[int, str] = {}
     for chunk in _chunks(ids):
-        marks, params = _marks("n", chunk)
+        marks, params = in_list("n", chunk)
         for item, name in conn.execute(
             text(f"SELECT id, name FROM {table} WHERE id IN ({marks})"), params
         ):
@@ -265,7 +319,7 @@ def purchase_times(
     )
     details: dict[int, tuple[float, int, str]] = {}
     for chunk in _chunks(r.row_id for r in rows):
-        marks, params = _marks("r", chunk)
+        marks, params = in_list("r", chunk)
         for row_id, price, quantity, currency in conn.execute(
             text(f"SELECT id, price, quantity, currency FROM purchases WHERE id IN ({marks})"),
             params,
@@ -274,50 +328,29 @@ def purchase_times(
     return [(r.user_id, r.item_id, r.time_ms, *details[r.row_id]) for r in rows]
 
 
-def _pass_upto(conn: Connection, kind: int) -> int:
-    """The upper row id of the pass in progress (or of the last pass)."""
-    return read_state(conn, kind).pass_upto
-
-
 def reassign_user(conn: Connection, workspace_id: int, from_user: int, to_user: int) -> None:
     """Move every raw event and purchase of one user to another, index included (merges).
 
     Call inside the write transaction that merges the profiles (SQLite: under the write lock).
     """
-    for source, rows in (
-        (SOURCES[0], event_rows(conn, workspace_id, [from_user])),
-        (SOURCES[1], purchase_rows(conn, workspace_id, [from_user])),
-    ):
-        upto = _pass_upto(conn, source.kind)
+    for source in SOURCES:
+        lock_state(conn, source.kind)  # no pass or merge of this kind runs meanwhile
+        rows = _rows(conn, source, [from_user], None, None, None)
         for chunk in _chunks(r.row_id for r in rows):
-            marks, params = _marks("r", chunk)
+            marks, params = in_list("r", chunk)
             conn.execute(
                 text(f"UPDATE {source.table} SET user_id = :to WHERE id IN ({marks})"),
                 {"to": to_user, **params},
             )
-        conn.execute(
-            text("DELETE FROM user_history WHERE user_id = :user AND kind = :kind"),
-            {"user": from_user, "kind": source.kind},
-        )
-        # Rows a finished chunk already passed would never be indexed again: index them now.
-        moved = [
-            {
-                "user": to_user,
-                "kind": source.kind,
-                "t": r.time_ms,
-                "row": r.row_id,
-                "item": r.item_id,
-            }
-            for r in rows
-            if r.row_id <= upto
-        ]
-        if moved:
+        runs = run_ids(conn, source.kind)
+        if runs:
+            run_marks, run_params = in_list("run", runs)
             conn.execute(
                 text(
-                    "INSERT INTO user_history (user_id, kind, time_ms, row_id, item_id) "
-                    "VALUES (:user, :kind, :t, :row, :item) ON CONFLICT DO NOTHING"
+                    "UPDATE user_history SET user_id = :to "
+                    f"WHERE run IN ({run_marks}) AND user_id = :user AND kind = :kind"
                 ),
-                moved,
+                {"to": to_user, "user": from_user, "kind": source.kind, **run_params},
             )
 
 
@@ -329,16 +362,24 @@ def delete_user_rows(conn: Connection, workspace_id: int, user_ids: Iterable[int
     users = _workspace_users(conn, workspace_id, user_ids)
     deleted = 0
     for source in SOURCES:
+        lock_state(conn, source.kind)  # no pass or merge of this kind runs meanwhile
         rows = _rows(conn, source, users, None, None, None)
         for chunk in _chunks(r.row_id for r in rows):
-            marks, params = _marks("r", chunk)
+            marks, params = in_list("r", chunk)
             result = conn.execute(text(f"DELETE FROM {source.table} WHERE id IN ({marks})"), params)
             deleted += result.rowcount
+        runs = run_ids(conn, source.kind)
+        if not runs:
+            continue
+        run_marks, run_params = in_list("run", runs)
         for chunk in _chunks(users):
-            marks, params = _marks("u", chunk)
+            marks, params = in_list("u", chunk)
             conn.execute(
-                text(f"DELETE FROM user_history WHERE kind = :kind AND user_id IN ({marks})"),
-                {"kind": source.kind, **params},
+                text(
+                    f"DELETE FROM user_history WHERE run IN ({run_marks}) "
+                    f"AND user_id IN ({marks}) AND kind = :kind"
+                ),
+                {"kind": source.kind, **run_params, **params},
             )
     return deleted
 
