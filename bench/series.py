@@ -1,6 +1,9 @@
 """Series benchmark: `GET /events/data_series` latency over HTTP at 1M and 10M stored events."""
 
 # Run: `.venv/bin/python bench/series.py` (see `--help`); prints its figures, never fails on a miss.
+# Every size has its own server, all up at once; each scenario alternates between them in
+# small blocks, so machine drift (writeback, timers) lands on every size alike and the p99
+# ratio measures data size, not when each size happened to run.
 
 from __future__ import annotations
 
@@ -85,9 +88,23 @@ class SizeRun:
     results: dict[Scenario, Measured] = field(default_factory=dict)
     healthz: Measured = field(default_factory=Measured)  # the HTTP stack's floor, for scale
     check: str = ""
-    other_cores: float = float("nan")
-    server_cores: float = float("nan")
-    database_cores: float = float("nan")
+    other_cores: float = float("nan")  # everything but the servers, the database and the client
+    server_cores: float = float("nan")  # this size's server alone
+    database_cores: float = float("nan")  # the database's processes (shared by every size)
+    client_cores: float = float("nan")
+
+
+@dataclass(slots=True)
+class Side:
+    """One size's server under test: its fresh database copy, API key and port."""
+
+    run: SizeRun
+    url: str
+    name: str
+    key: str
+    port: int
+    server: servers.ServerProcess
+    meta: dict[str, int]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -101,8 +118,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--database-kind", choices=("sqlite", "postgresql", "both"), default="sqlite"
     )
-    parser.add_argument("--requests", type=int, default=1500, help="measured per scenario")
-    parser.add_argument("--warmup", type=int, default=200, help="unmeasured per scenario")
+    parser.add_argument("--requests", type=int, default=3000, help="measured per scenario and size")
+    parser.add_argument("--warmup", type=int, default=200, help="unmeasured per scenario and size")
+    parser.add_argument(
+        "--block", type=int, default=25, help="requests to one size before the next size's turn"
+    )
     parser.add_argument("--length", type=int, default=100, help="series length (points)")
     parser.add_argument("--pg-url", default="postgresql+psycopg://127.0.0.1:5432/")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
@@ -149,50 +169,95 @@ def raw_count(kind: str, url: str, event_id: int, start_ms: int, end_ms: int) ->
     return int(found[0])
 
 
-def measure(
-    port: int,
-    key: str,
-    query: dict[str, str],
-    warmup: int,
-    requests: int,
-    rng: random.Random,
-    path: str = "/events/data_series",
-) -> Measured:
-    """Sequential GETs on one keep-alive connection; latency = send to last body byte."""
-    result = Measured()
-    conn = http.client.HTTPConnection(HOST, port, timeout=30)
-    headers = {"Authorization": f"Bearer {key}"}
-    if query:
-        path += "?" + urllib.parse.urlencode(query)
-    try:
-        for n in range(warmup + requests):
+class Probe:
+    """One keep-alive connection repeating one GET to one server, timing each request."""
+
+    def __init__(self, port: int, key: str, path: str, query: dict[str, str]) -> None:
+        """Prepare `GET path?query` on `port`; the connection opens on the first request."""
+        self.conn = http.client.HTTPConnection(HOST, port, timeout=30)
+        self.headers = {"Authorization": f"Bearer {key}"}
+        self.target = path + ("?" + urllib.parse.urlencode(query) if query else "")
+        self.last_body = b""
+
+    def send(self, count: int, into: Measured, record: bool, rng: random.Random) -> None:
+        """Send `count` sequential requests; latency = send to last body byte (kept if record)."""
+        for _ in range(count):
             started = time.perf_counter()
-            conn.request("GET", path, headers=headers)
-            response = conn.getresponse()
+            self.conn.request("GET", self.target, headers=self.headers)
+            response = self.conn.getresponse()
             body = response.read()
             elapsed = (time.perf_counter() - started) * 1000
             if response.status != 200:
-                result.failures += 1
-                result.failure_sample = f"{response.status} {body[:200]!r}"
+                into.failures += 1
+                into.failure_sample = f"{response.status} {body[:200]!r}"
                 continue
-            if n >= warmup:
-                result.latencies_ms.append(elapsed)
-            if n == warmup + requests - 1 and query:
-                result.points_total = sum(p["count"] for p in json.loads(body)["data"])
+            self.last_body = body
+            if record:
+                into.latencies_ms.append(elapsed)
             if rng.random() < 0.001:
                 time.sleep(0.001)  # break up any accidental lock-step with the server's timers
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
+
+
+def measure_paired(
+    sides: list[Side],
+    queries: list[dict[str, str]],
+    args: argparse.Namespace,
+    rng: random.Random,
+    first: int,
+    path: str = "/events/data_series",
+) -> list[Measured]:
+    """One GET per size, alternating between the sizes' servers in blocks of `--block`.
+
+    Every server gets its own keep-alive connection and its warm-up before any measured
+    request; then the sizes take turns round-robin, starting at index `first`, so each
+    sees the same machine conditions. Latencies are kept per size.
+    """
+    probes = [
+        Probe(side.port, side.key, path, query) for side, query in zip(sides, queries, strict=True)
+    ]
+    results = [Measured() for _ in sides]
+    order = [(first + i) % len(sides) for i in range(len(sides))]
+    try:
+        for i in order:
+            probes[i].send(args.warmup, results[i], False, rng)
+        done = 0
+        while done < args.requests:
+            block = min(args.block, args.requests - done)
+            for i in order:
+                probes[i].send(block, results[i], True, rng)
+            done += block
     finally:
-        conn.close()
-    return result
+        for probe in probes:
+            probe.close()
+    for probe, query, got in zip(probes, queries, results, strict=True):
+        if query and probe.last_body:
+            got.points_total = sum(p["count"] for p in json.loads(probe.last_body)["data"])
+    return results
 
 
-def run_size(args: argparse.Namespace, events: int, kind: str) -> SizeRun:
-    """Prefill (cached), copy, serve, measure every scenario, stop."""
+@dataclass(slots=True)
+class CpuCounters:
+    """CPU seconds used so far by each server tree, plus the client, database and machine."""
+
+    shared: loadgen.CpuSnapshot  # its `server` field (the first server's) is not used
+    servers: list[float]
+
+    @classmethod
+    def take(cls, pids: list[int], database_process: str | None) -> CpuCounters:
+        """Read the counters now."""
+        shared = loadgen.CpuSnapshot.take(pids[0], database_process)
+        return cls(shared, [servers.tree_cpu_seconds(pid) for pid in pids])
+
+
+def start_side(args: argparse.Namespace, events: int, kind: str) -> Side:
+    """Prefill (cached), make a fresh copy, create a key and start a server on it."""
     run = SizeRun(events, kind)
     built = prefill.sqlite_prefill(events, log)
     run.rollup_rows = built.rollup_rows
-    meta = prefill_meta(built)
-    catalog = dataset.make_catalog()
     name = f"heron_bench_series_{events}"
     if kind == "sqlite":
         url = f"sqlite:///{prefill.fresh_sqlite_copy(built, name)}"
@@ -201,7 +266,6 @@ def run_size(args: argparse.Namespace, events: int, kind: str) -> SizeRun:
         url = prefill.fresh_postgres_copy(args.pg_url, template, name)
     env = dict(os.environ, HERON_DATABASE_URL=url, HERON_RATE_LIMITS="off")
     key = prefill.run_heron(["keys", "create", "--name", "series-bench", "--database", url], env)
-    key = key.strip()
     port = servers.free_port()
     cli = prefill.heron_cli()
     assert cli is not None
@@ -209,92 +273,141 @@ def run_size(args: argparse.Namespace, events: int, kind: str) -> SizeRun:
     server = servers.ServerProcess(
         f"heron [{kind}, {events:,}]", argv, env, prefill.CACHE_DIR / "logs" / f"{name}.log"
     )
-    ending_ms = meta["history_end_ms"]
-    ending_at = datetime.fromtimestamp(ending_ms / 1000, UTC).isoformat(timespec="seconds")
-    picked = chosen_events(catalog)
-    rng = random.Random(events)
-    try:
-        server.start()
-        server.wait_healthy(HOST, port)
-        log(f"{kind} {events:,}: heron serving on port {port} (pid {server.pid})")
-        database = "postgres" if kind == "postgresql" else None
-        before = loadgen.CpuSnapshot.take(server.pid, database)
-        run.healthz = measure(port, key, {}, args.warmup, args.requests, rng, "/healthz")
-        log(
-            f"  {'GET /healthz (floor)':<26} p50 {run.healthz.quantile(0.5):6.2f} ms"
-            f"  p99 {run.healthz.quantile(0.99):6.2f} ms"
-        )
-        for scenario in SCENARIOS:
-            query = {
-                "event": picked[scenario.popularity][1],
-                "length": str(args.length),
-                "unit": scenario.unit,
-                "ending_at": ending_at,
-            }
-            if scenario.with_app:
-                query["app_id"] = catalog.app_api_ids[0]
-            run.results[scenario] = measure(port, key, query, args.warmup, args.requests, rng)
-            got = run.results[scenario]
-            log(
-                f"  {scenario.label:<26} p50 {got.quantile(0.5):6.2f} ms"
-                f"  p99 {got.quantile(0.99):6.2f} ms  (sum of points {got.points_total:,})"
-            )
-        after = loadgen.CpuSnapshot.take(server.pid, database)
-        wall = after.at - before.at
-        run.server_cores = (after.server - before.server) / wall
-        run.database_cores = (after.database - before.database) / wall
-        client = (after.client - before.client) / wall
-        busy = (after.machine_busy - before.machine_busy) / wall
-        run.other_cores = max(0.0, busy - client - run.server_cores - run.database_cores)
-    finally:
-        code = server.stop()
-        if code not in (0, None, -signal.SIGTERM):
-            log(f"server exit code {code}; log {server.log_path}")
-    # Sanity: the popular event's 100-day series adds up to its raw rows in those days.
-    day_all = run.results[Scenario("day", "popular", False)]
-    end_day_ms = (ending_ms // 86_400_000 + 1) * 86_400_000
-    start_ms = end_day_ms - args.length * 86_400_000
-    expected = raw_count(kind, url, picked["popular"][0], start_ms, end_day_ms)
-    verdict = "ok" if expected == day_all.points_total else "MISMATCH"
-    run.check = (
-        f"popular day series total {day_all.points_total:,} vs raw rows {expected:,}: {verdict}"
-    )
-    if kind == "sqlite":
-        copy = Path(url.removeprefix("sqlite:///"))
+    return Side(run, url, name, key.strip(), port, server, prefill_meta(built))
+
+
+def remove_copy(args: argparse.Namespace, side: Side) -> None:
+    """Delete a size's copy of the database (after its server stopped)."""
+    if side.run.kind == "sqlite":
+        copy = Path(side.url.removeprefix("sqlite:///"))
         prefill.remove_sqlite(copy)
         for lock in (".writelock", ".purgelock"):  # heron's lock files next to the database
             copy.with_name(copy.name + lock).unlink(missing_ok=True)
     else:
-        prefill.drop_postgres(args.pg_url, name)
-    return run
+        prefill.drop_postgres(args.pg_url, side.name)
+
+
+def scenario_query(
+    args: argparse.Namespace,
+    catalog: dataset.Catalog,
+    picked: dict[str, tuple[int, str]],
+    scenario: Scenario,
+    side: Side,
+) -> dict[str, str]:
+    """The series request of one scenario, ending at this size's newest prefilled event."""
+    ending_ms = side.meta["history_end_ms"]
+    query = {
+        "event": picked[scenario.popularity][1],
+        "length": str(args.length),
+        "unit": scenario.unit,
+        "ending_at": datetime.fromtimestamp(ending_ms / 1000, UTC).isoformat(timespec="seconds"),
+    }
+    if scenario.with_app:
+        query["app_id"] = catalog.app_api_ids[0]
+    return query
+
+
+def check_sums(args: argparse.Namespace, side: Side, popular_id: int) -> str:
+    """Sanity: the popular event's 100-day series adds up to its raw rows in those days."""
+    day_all = side.run.results[Scenario("day", "popular", False)]
+    end_day_ms = (side.meta["history_end_ms"] // 86_400_000 + 1) * 86_400_000
+    start_ms = end_day_ms - args.length * 86_400_000
+    expected = raw_count(side.run.kind, side.url, popular_id, start_ms, end_day_ms)
+    verdict = "ok" if expected == day_all.points_total else "MISMATCH"
+    return f"popular day series total {day_all.points_total:,} vs raw rows {expected:,}: {verdict}"
+
+
+def log_row(label: str, sides: list[Side], got: list[Measured]) -> None:
+    """One progress line: a scenario's p50/p99 at every size."""
+    cells = "  ".join(
+        f"{side.run.events / 1e6:g}M p50 {m.quantile(0.5):6.2f} p99 {m.quantile(0.99):6.2f} ms"
+        + (f" (sum {m.points_total:,})" if m.points_total else "")
+        for side, m in zip(sides, got, strict=True)
+    )
+    log(f"  {label:<26} {cells}")
+
+
+def run_kind(args: argparse.Namespace, sizes: list[int], kind: str) -> list[SizeRun]:
+    """Start every size's server at once, measure each scenario paired across them, stop."""
+    catalog = dataset.make_catalog()
+    picked = chosen_events(catalog)
+    rng = random.Random(sum(sizes))
+    sides: list[Side] = []
+    try:
+        for events in sizes:
+            sides.append(start_side(args, events, kind))
+            sides[-1].server.start()
+        for side in sides:
+            side.server.wait_healthy(HOST, side.port)
+            log(f"{kind} {side.run.events:,}: heron on port {side.port} (pid {side.server.pid})")
+        database = "postgres" if kind == "postgresql" else None
+        before = CpuCounters.take([side.server.pid for side in sides], database)
+        floors = measure_paired(sides, [{} for _ in sides], args, rng, 0, "/healthz")
+        for side, got in zip(sides, floors, strict=True):
+            side.run.healthz = got
+        log_row("GET /healthz (floor)", sides, floors)
+        for number, scenario in enumerate(SCENARIOS, start=1):
+            queries = [scenario_query(args, catalog, picked, scenario, side) for side in sides]
+            measured = measure_paired(sides, queries, args, rng, number % len(sides))
+            for side, got in zip(sides, measured, strict=True):
+                side.run.results[scenario] = got
+            log_row(scenario.label, sides, measured)
+        after = CpuCounters.take([side.server.pid for side in sides], database)
+    finally:
+        for side in sides:
+            code = side.server.stop()
+            if code not in (0, None, -signal.SIGTERM):
+                log(f"server exit code {code}; log {side.server.log_path}")
+    old, new = before.shared, after.shared
+    wall = new.at - old.at
+    database_cores = (new.database - old.database) / wall
+    client_cores = (new.client - old.client) / wall
+    busy = (new.machine_busy - old.machine_busy) / wall
+    for side, start, end in zip(sides, before.servers, after.servers, strict=True):
+        side.run.server_cores = (end - start) / wall
+    servers_cores = sum(side.run.server_cores for side in sides)
+    other = max(0.0, busy - client_cores - servers_cores - database_cores)
+    for side in sides:
+        side.run.database_cores = database_cores
+        side.run.client_cores = client_cores
+        side.run.other_cores = other
+    try:
+        for side in sides:
+            side.run.check = check_sums(args, side, picked["popular"][0])
+    finally:
+        for side in sides:
+            remove_copy(args, side)
+    return [side.run for side in sides]
 
 
 def report(runs: list[SizeRun], args: argparse.Namespace, machine_lines: list[str]) -> list[str]:
     """The summary: per kind, a table of p50/p99 per scenario and size, then the verdicts."""
-    lines = ["", "=" * 96, "GET /events/data_series over HTTP (1 connection, sequential)", ""]
+    lines = ["", "=" * 96, "GET /events/data_series over HTTP, every size's server up at once", ""]
     lines += machine_lines
     lines.append(
         f"series: length {args.length}, ending at the prefill's newest event; popular = most"
         " frequent of 500 names (Zipf s=1), rare = least frequent; app_id = the busiest of 10 apps"
     )
     lines.append(
-        f"{args.requests} measured requests per scenario after {args.warmup} warm-up;"
-        " latency = request sent to last body byte, client on the same machine"
+        f"{args.requests} measured requests per scenario and size after {args.warmup} warm-up"
+        f" each; sequential, one keep-alive connection per size, the sizes taking turns in"
+        f" blocks of {args.block}; latency = request sent to last body byte, client on the same"
+        " machine"
     )
     for kind in sorted({r.kind for r in runs}):
         sized = sorted((r for r in runs if r.kind == kind), key=lambda r: r.events)
         lines += ["", f"[{kind}]"]
+        shared = sized[0]
+        noisy = shared.other_cores > NOISY_OTHER_CORES
+        lines.append(
+            "  CPU while measuring (cores): servers "
+            + ", ".join(f"{r.events / 1e6:g}M {r.server_cores:.2f}" for r in sized)
+            + (f"; db {shared.database_cores:.2f}" if kind == "postgresql" else "")
+            + f"; this client {shared.client_cores:.2f}; other processes {shared.other_cores:.2f}"
+            + ("  (NOISY: numbers may be inflated)" if noisy else "")
+        )
         for r in sized:
-            lines.append(
-                f"  {r.events:>12,} events  {r.rollup_rows:,} hourly rollup rows;"
-                f" server {r.server_cores:.2f} cores, db {r.database_cores:.2f},"
-                f" other processes {r.other_cores:.2f}"
-                + (
-                    "  (NOISY: numbers may be inflated)"
-                    if r.other_cores > NOISY_OTHER_CORES
-                    else ""
-                )
-            )
+            lines.append(f"  {r.events:>12,} events  {r.rollup_rows:,} hourly rollup rows")
             lines.append(f"  {'':>12}         check: {r.check}")
             lines.append(
                 f"  {'':>12}         floor: GET /healthz p50 {r.healthz.quantile(0.5):.2f} ms,"
@@ -324,6 +437,10 @@ def report(runs: list[SizeRun], args: argparse.Namespace, machine_lines: list[st
                 f"  {scenario.label:<28}{cells}{ratio:>10.2f}x  {verdict}"
                 + (f" ({', '.join(why)})" if why else "")
             )
+            for r in sized:
+                got = r.results.get(scenario, Measured())
+                if got.failures:
+                    lines.append(f"  {'':<28}{r.events:,}: e.g. {got.failure_sample}")
     lines.append("")
     lines.append(
         f"targets: p99 < {TARGET_P99_MS:g} ms at every size; p99 at the largest size within"
@@ -340,10 +457,13 @@ def main(argv: list[str]) -> int:
     machine_lines = [f"{label:<10}{value}" for label, value in machine.describe(prefill.CACHE_DIR)]
     for line in machine_lines:
         log(line)
+    if args.requests < 1 or args.warmup < 0 or args.block < 1:
+        raise SystemExit("--requests and --block must be >= 1, --warmup >= 0")
+    if not sizes or len(set(sizes)) != len(sizes):
+        raise SystemExit("--sizes needs one or more different sizes")  # one copy per size
     runs = []
     for kind in kinds:
-        for events in sizes:
-            runs.append(run_size(args, events, kind))
+        runs += run_kind(args, sizes, kind)
     lines = report(runs, args, machine_lines)
     print("\n".join(lines), flush=True)
     if args.json:
@@ -354,7 +474,11 @@ def main(argv: list[str]) -> int:
                         "kind": r.kind,
                         "events": r.events,
                         "check": r.check,
+                        "block": args.block,
+                        "server_cores": r.server_cores,
+                        "database_cores": r.database_cores,
                         "other_cores": r.other_cores,
+                        "healthz_p99_ms": r.healthz.quantile(0.99),
                         "scenarios": {
                             s.label: {
                                 "p50_ms": m.quantile(0.5),

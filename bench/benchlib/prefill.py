@@ -408,9 +408,7 @@ def sqlite_stored(path: Path, prefill: Prefill) -> tuple[int, int]:
         new_rows = conn.execute(
             "SELECT count(*) FROM events WHERE id > ?", (prefill.max_event_id,)
         ).fetchone()[0]
-        rolled = conn.execute(
-            ROLLED_ALL_APPS_SQL
-        ).fetchone()[0]
+        rolled = conn.execute(ROLLED_ALL_APPS_SQL).fetchone()[0]
     finally:
         conn.close()
     return int(new_rows), int(rolled)
@@ -448,20 +446,28 @@ def postgres_template(prefill: Prefill, url_base: str, log: Log) -> str:
     """Return a template database holding the same prefill (built once per SQLite cache file)."""
     from psycopg import sql
 
-    name = _TEMPLATE_PREFIX + hashlib.sha256(prefill.path.name.encode()).hexdigest()[:12]
+    # One template per size (named by size and prefill file), so several sizes coexist.
+    sized = f"{_TEMPLATE_PREFIX}{prefill.events}_"
+    name = sized + hashlib.sha256(prefill.path.name.encode()).hexdigest()[:12]
     with _admin(url_base) as admin:
         rows = admin.execute(
             "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database"
             " WHERE datname LIKE %s",
             (_TEMPLATE_PREFIX + "%",),
         ).fetchall()
+        ready = any(d == name and c == _TEMPLATE_DONE for d, c in rows)
         for datname, comment in rows:
             if datname == name and comment == _TEMPLATE_DONE:
-                return name
+                continue
+            legacy = len(datname) == len(_TEMPLATE_PREFIX) + 12  # unsized names (older harness)
+            if datname != name and not datname.startswith(sized) and not legacy:
+                continue  # another size's template
             log(f"dropping {'incomplete' if datname == name else 'stale'} template {datname}")
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(datname))
             )
+        if ready:
+            return name
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     log(f"building PostgreSQL template {name} from {prefill.path.name}")
     started = time.perf_counter()
@@ -560,8 +566,6 @@ def postgres_stored(url_base: str, name: str, prefill: Prefill) -> tuple[int, in
         new_rows = pg.execute(
             "SELECT count(*) FROM events WHERE id > %s", (prefill.max_event_id,)
         ).fetchone()
-        rolled = pg.execute(
-            ROLLED_ALL_APPS_SQL
-        ).fetchone()
+        rolled = pg.execute(ROLLED_ALL_APPS_SQL).fetchone()
     assert new_rows is not None and rolled is not None
     return int(new_rows[0]), int(rolled[0])
