@@ -57,6 +57,16 @@ class ClientSettings:
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
 
+    def http_options(self, max_connections: int) -> dict[str, Any]:
+        """`httpx.Client` / `httpx.AsyncClient` arguments (all but the transport)."""
+        return {
+            "base_url": self.base_url,
+            "headers": self.headers(),
+            "timeout": self.timeout,
+            "limits": httpx.Limits(max_connections=max_connections),
+            "cookies": NoCookies(),
+        }
+
     def headers(self) -> dict[str, str]:
         """Headers every request carries."""
         return {

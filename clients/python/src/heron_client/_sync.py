@@ -76,12 +76,7 @@ class Braze:
     ) -> None:
         self.settings = _base.ClientSettings(api_key, base_url, timeout, retry)
         self._http = httpx.Client(
-            base_url=self.settings.base_url,
-            headers=self.settings.headers(),
-            timeout=timeout,
-            transport=transport,
-            limits=httpx.Limits(max_connections=max_connections),
-            cookies=_base.NoCookies(),
+            transport=transport, **self.settings.http_options(max_connections)
         )
         self._sleep: Callable[[float], None] = time.sleep
 
