@@ -2,71 +2,48 @@
 
 `ENDPOINTS` lists a call for every method of the client; `test_every_endpoint_is_reachable`
 runs the ones whose path the server's `/openapi.json` has (the others are skipped until their
-branch lands), so a new heron endpoint gets its real-server check without a new test.
+branch lands), so a new heron endpoint gets its real-server check without a new test. The
+coverage tests run all of them through both clients while recording the requests, and fail when
+an operation of `/openapi.json` is requested by no client method.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
+import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import pytest
 from click.testing import CliRunner
+from heronserver import Heron, running_heron
 
-from conftest import BACKEND, create_postgres_database, drop_postgres_database, make_workspace
-from heron.admin import keys as key_admin
 from heron.cli import main
-from heron.store import migrate
-from heron.store.engine import make_engine
 from heron_client import (
     APIError,
     AsyncBraze,
     AuthenticationError,
     BadRequestError,
     Braze,
+    CatalogKind,
     ConflictError,
     NotFoundError,
     PermissionDeniedError,
 )
-from serverproc import ServerProcess
 
 DAY = "2026-01-10T12:00:00Z"
 ENDING = "2026-01-11"
 
 
-@dataclass
-class Heron:
-    """A running server and what a test needs to talk to it."""
-
-    url: str
-    key: str
-    app_id: str
-    events_list_key: str
-    paths: set[str]
-
-
 @pytest.fixture(scope="module")
 def heron(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Heron]:
     """One real server for the module, on a fresh database of the backend under test."""
-    tmp = tmp_path_factory.mktemp("heron")
-    url = create_postgres_database() if BACKEND == "postgresql" else f"sqlite:///{tmp}/heron.db"
-    try:
-        engine = make_engine(url)
-        migrate.upgrade(engine)
-        workspace = make_workspace(engine)
-        limited, _ = key_admin.create_key(engine, workspace.id, "list", ["events.list"])
-        engine.dispose()
-        with ServerProcess(url, tmp / "server.log") as server:
-            paths = set(httpx.get(f"{server.base_url}/openapi.json").json()["paths"])
-            yield Heron(server.base_url, workspace.key, workspace.app_id, limited, paths)
-    finally:
-        if BACKEND == "postgresql":
-            drop_postgres_database(url)
+    with running_heron(tmp_path_factory.mktemp("heron")) as server:
+        yield server
 
 
 def client(heron: Heron) -> Braze:
@@ -206,8 +183,9 @@ def test_import_export_series_commands(heron: Heron, tmp_path: Path) -> None:
     assert "cli_ev,,False,Active,[]" in result.stdout
 
 
-Endpoint = Callable[[Braze], Any]
+Endpoint = Callable[[Any], Any]  # a Braze or an AsyncBraze (whose methods return awaitables)
 UA = {"alias_name": "x", "alias_label": "y"}
+COUNTRY_FR = {"standard_attribute": "country", "op": "equals", "value": "FR"}
 ENDPOINTS: dict[str, tuple[str, Endpoint]] = {
     "track": ("/users/track", lambda b: b.track(attributes=[{"external_id": "r1", "a": 1}])),
     "alias_new": ("/users/alias/new", lambda b: b.alias_new([{**UA}])),
@@ -284,6 +262,43 @@ ENDPOINTS: dict[str, tuple[str, Endpoint]] = {
     ),
     "workspace": ("/heron/v1/workspace", lambda b: b.workspace()),
     "update_workspace": ("/heron/v1/workspace", lambda b: b.update_workspace(time_zone="UTC")),
+    "segment_definitions": ("/heron/v1/segments", lambda b: b.segment_definitions()),
+    "segment_definition": (
+        "/heron/v1/segments/details",
+        lambda b: b.segment_definition("none"),
+    ),
+    "segment_create": (
+        "/heron/v1/segments",
+        lambda b: b.segment_create({"name": "reach", "filter": COUNTRY_FR}),
+    ),
+    "segment_update": (
+        "/heron/v1/segments/update",
+        lambda b: b.segment_update("none", {"name": "x"}),
+    ),
+    "segment_archive": ("/heron/v1/segments/archive", lambda b: b.segment_archive("none")),
+    "segment_unarchive": ("/heron/v1/segments/unarchive", lambda b: b.segment_unarchive("none")),
+    "segment_delete": ("/heron/v1/segments/delete", lambda b: b.segment_delete("none")),
+    "segment_tracking": (
+        "/heron/v1/segments/tracking",
+        lambda b: b.segment_tracking("none", True),
+    ),
+    "campaign_definitions": ("/heron/v1/campaigns", lambda b: b.campaign_definitions()),
+    "campaign_definition": (
+        "/heron/v1/campaigns/details",
+        lambda b: b.campaign_definition("none"),
+    ),
+    "campaign_create": ("/heron/v1/campaigns", lambda b: b.campaign_create({"name": "reach"})),
+    "campaign_update": (
+        "/heron/v1/campaigns/update",
+        lambda b: b.campaign_update("none", {"name": "x"}),
+    ),
+    "campaign_archive": ("/heron/v1/campaigns/archive", lambda b: b.campaign_archive("none")),
+    "campaign_unarchive": (
+        "/heron/v1/campaigns/unarchive",
+        lambda b: b.campaign_unarchive("none"),
+    ),
+    "health": ("/healthz", lambda b: b.health()),
+    "openapi": ("/openapi.json", lambda b: b.openapi()),
 }
 
 
@@ -312,3 +327,117 @@ def test_every_endpoint_is_reachable(heron: Heron, name: str) -> None:
             assert exc.message != "Invalid URL", exc
         else:
             assert answer is not None
+
+
+Operation = tuple[str, str]  # (HTTP method, path)
+HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
+
+
+class RecordingTransport(httpx.BaseTransport):
+    """httpx's own transport, noting the method and path of every request."""
+
+    def __init__(self, sent: set[Operation]) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.sent = sent
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Note the request, then send it."""
+        self.sent.add((request.method, request.url.path))
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        """Close the inner transport."""
+        self.inner.close()
+
+
+class AsyncRecordingTransport(httpx.AsyncBaseTransport):
+    """httpx's own async transport, noting the method and path of every request."""
+
+    def __init__(self, sent: set[Operation]) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.sent = sent
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Note the request, then send it."""
+        self.sent.add((request.method, request.url.path))
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """Close the inner transport."""
+        await self.inner.aclose()
+
+
+def missing_operations(document: dict[str, Any], sent: set[Operation]) -> set[Operation]:
+    """The document's operations that no sent request matches (path templates match a segment)."""
+    missing: set[Operation] = set()
+    for path, item in document["paths"].items():
+        pattern = re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)))
+        for method in set(item) & HTTP_METHODS:
+            verb = method.upper()
+            if not any(m == verb and pattern.fullmatch(p) for m, p in sent):
+                missing.add((verb, path))
+    return missing
+
+
+def test_missing_operations_spots_an_endpoint_without_a_client_method() -> None:
+    """The comparison itself: a new operation (or a new method on a path) is reported."""
+    document = {"paths": {"/a": {"get": {}, "post": {}}, "/b/{id}": {"get": {}, "parameters": []}}}
+    assert missing_operations(document, {("GET", "/a"), ("GET", "/b/7")}) == {("POST", "/a")}
+    everything = {("GET", "/a"), ("POST", "/a"), ("GET", "/b/{id}")}
+    assert missing_operations(document, {("GET", "/a/x"), ("GET", "/b/7/c")}) == everything
+
+
+def catalog_calls(kind: CatalogKind) -> list[Endpoint]:
+    """Every catalog method on one catalog (`ENDPOINTS` calls each on one catalog only)."""
+    return [
+        lambda b: b.catalog_list(kind),
+        lambda b: b.catalog_details(kind, "e"),
+        lambda b: b.catalog_create(kind, "cover", data_type="String"),
+        lambda b: b.catalog_update(kind, "cover", description="d"),
+        lambda b: b.catalog_blocklist(kind, ["cover"]),
+        lambda b: b.catalog_unblock(kind, ["cover"]),
+        lambda b: b.catalog_trash(kind, ["nope"]),
+        lambda b: b.catalog_restore(kind, ["nope"]),
+    ]
+
+
+EVERY_CALL: list[Endpoint] = [call for _, call in ENDPOINTS.values()] + [
+    call for kind in get_args(CatalogKind) for call in catalog_calls(kind)
+]
+
+
+def test_sync_client_requests_every_documented_operation(heron: Heron) -> None:
+    """Every (method, path) of heron's `/openapi.json` is requested by some `Braze` method."""
+    sent: set[Operation] = set()
+    with Braze(heron.key, heron.url, transport=RecordingTransport(sent)) as braze:
+        document = braze.openapi()
+        for call in EVERY_CALL:
+            try:
+                call(braze)
+            except APIError as exc:  # an answer from the route (or a catalog without the route)
+                assert exc.status in (400, 404, 409), exc
+    missing = missing_operations(document, sent)
+    assert not missing, f"heron serves these, no client method calls them: {sorted(missing)}"
+
+
+def test_async_client_requests_every_documented_operation(heron: Heron) -> None:
+    """The same for `AsyncBraze`, whose public methods are those of `Braze`."""
+    public = {n for n in dir(Braze) if not n.startswith("_")}
+    assert public == {n for n in dir(AsyncBraze) if not n.startswith("_")}
+    sent: set[Operation] = set()
+
+    async def scenario() -> dict[str, Any]:
+        transport = AsyncRecordingTransport(sent)
+        async with AsyncBraze(heron.key, heron.url, transport=transport) as braze:
+            for call in EVERY_CALL:
+                answer = call(braze)
+                assert inspect.isawaitable(answer)
+                try:
+                    await answer
+                except APIError as exc:
+                    assert exc.status in (400, 404, 409), exc
+            return await braze.openapi()
+
+    document = asyncio.run(scenario())
+    missing = missing_operations(document, sent)
+    assert not missing, f"heron serves these, no client method calls them: {sorted(missing)}"

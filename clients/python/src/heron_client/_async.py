@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from datetime import date, datetime
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal, cast
 
@@ -20,7 +20,7 @@ import httpx
 
 from heron_client import _base
 from heron_client import _calls as calls
-from heron_client._calls import Call, SortDirection, Unit
+from heron_client._calls import Call, Definition, SortDirection, Unit
 from heron_client._errors import HeronClientError
 from heron_client._pages import Page
 from heron_client._retry import RetryPolicy
@@ -37,8 +37,11 @@ from heron_client._types import (
     EventCount,
     EventExport,
     ExportIdsResponse,
+    HealthResponse,
     KpiPoint,
+    ManagedCampaign,
     ManagedItem,
+    ManagedSegment,
     MergeUpdate,
     NewAlias,
     PurchaseQuantity,
@@ -54,8 +57,8 @@ from heron_client._types import (
 
 __all__ = ["AsyncBraze"]
 
-When = datetime | date | str | None
-Objects = Iterable[Mapping[str, Any]] | None
+When = _base.When
+Objects = _base.Objects
 
 
 class AsyncBraze:
@@ -73,12 +76,7 @@ class AsyncBraze:
     ) -> None:
         self.settings = _base.ClientSettings(api_key, base_url, timeout, retry)
         self._http = httpx.AsyncClient(
-            base_url=self.settings.base_url,
-            headers=self.settings.headers(),
-            timeout=timeout,
-            transport=transport,
-            limits=httpx.Limits(max_connections=max_connections),
-            cookies=_base.NoCookies(),
+            transport=transport, **self.settings.http_options(max_connections)
         )
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
@@ -125,6 +123,10 @@ class AsyncBraze:
     async def _json(self, call: Call) -> Any:
         """Send a call and decode its JSON object."""
         return _base.decode(await self.send(call))
+
+    async def _one(self, call: Call, key: str) -> Any:
+        """Send a call and take the single object under `key` of its answer."""
+        return _base.one(await self.send(call), key)
 
     async def _page(self, call: Call, key: str) -> Page[Any]:
         """One cursor page: the items and the `Link` neighbours."""
@@ -174,9 +176,7 @@ class AsyncBraze:
         key = idempotency_key or _base.new_idempotency_key()
         return cast(
             TrackResponse,
-            await self._json(
-                calls.users_track(_seq(attributes), _seq(events), _seq(purchases), key)
-            ),
+            await self._json(calls.users_track(attributes, events, purchases, key)),
         )
 
     async def track_raw(
@@ -489,7 +489,7 @@ class AsyncBraze:
 
     async def catalog_details(self, kind: CatalogKind, name: str) -> ManagedItem:
         """`GET /heron/v1/<kind>/details`: one entry."""
-        return cast(ManagedItem, _one(await self._json(calls.catalog_details(kind, name)), kind))
+        return await self._item(calls.catalog_details(kind, name), kind)
 
     async def catalog_create(
         self,
@@ -505,7 +505,7 @@ class AsyncBraze:
         fields = calls.catalog_fields(
             name, description, tag_names, included_in_analytics_report, data_type
         )
-        return cast(ManagedItem, _one(await self._json(calls.catalog_create(kind, fields)), kind))
+        return await self._item(calls.catalog_create(kind, fields), kind)
 
     async def catalog_update(
         self,
@@ -521,7 +521,7 @@ class AsyncBraze:
         fields = calls.catalog_fields(
             name, description, tag_names, included_in_analytics_report, data_type
         )
-        return cast(ManagedItem, _one(await self._json(calls.catalog_update(kind, fields)), kind))
+        return await self._item(calls.catalog_update(kind, fields), kind)
 
     async def catalog_blocklist(self, kind: CatalogKind, names: Iterable[str]) -> list[ManagedItem]:
         """`POST /heron/v1/<kind>/blocklist`: drop new data for up to 100 names."""
@@ -539,6 +539,10 @@ class AsyncBraze:
         """`POST /heron/v1/<kind>/restore` (events and custom attributes)."""
         return await self._action(kind, "restore", names)
 
+    async def _item(self, call: Call, kind: CatalogKind) -> ManagedItem:
+        """The single entry of a catalog management answer."""
+        return cast(ManagedItem, await self._one(call, _base.SINGULAR[kind]))
+
     async def _action(
         self, kind: CatalogKind, action: calls.CatalogAction, names: Iterable[str]
     ) -> list[ManagedItem]:
@@ -554,15 +558,108 @@ class AsyncBraze:
         """`PUT /heron/v1/workspace`: change the time zone (rebuilds the rollups)."""
         return cast(WorkspaceResponse, await self._json(calls.workspace_update(time_zone)))
 
+    # -- heron: segment definitions -------------------------------------------------------------
 
-def _seq(objects: Objects) -> list[Mapping[str, Any]] | None:
-    """The objects as a list (None stays None: the array is left out)."""
-    return None if objects is None else list(objects)
+    async def segment_definitions(
+        self, *, include_archived: bool | None = None
+    ) -> list[ManagedSegment]:
+        """`GET /heron/v1/segments`: every segment definition (one answer, no pages)."""
+        call = calls.segment_definitions(include_archived)
+        return cast(list[ManagedSegment], _base.items(await self.send(call), "segments"))
 
+    async def iter_segment_definitions(
+        self, *, include_archived: bool | None = None
+    ) -> AsyncIterator[ManagedSegment]:
+        """Every segment definition, oldest first."""
+        for segment in await self.segment_definitions(include_archived=include_archived):
+            yield segment
 
-_SINGULAR = {"events": "event", "custom_attributes": "custom_attribute", "products": "product"}
+    async def segment_definition(self, segment_id: str) -> ManagedSegment:
+        """`GET /heron/v1/segments/details`: one definition with its size."""
+        return cast(
+            ManagedSegment, await self._one(calls.segment_definition(segment_id), "segment")
+        )
 
+    async def segment_create(self, definition: Definition) -> ManagedSegment:
+        """`POST /heron/v1/segments`: `name`, `filter` (a filter tree), `description`, `tags`."""
+        return cast(ManagedSegment, await self._one(calls.segment_create(definition), "segment"))
 
-def _one(answer: dict[str, Any], kind: CatalogKind) -> Any:
-    """The single entry of a management answer (`event`, `custom_attribute` or `product`)."""
-    return answer.get(_SINGULAR[kind])
+    async def segment_update(self, segment_id: str, changes: Definition) -> ManagedSegment:
+        """`POST /heron/v1/segments/update`: the fields given replace the stored ones."""
+        call = calls.segment_update(segment_id, changes)
+        return cast(ManagedSegment, await self._one(call, "segment"))
+
+    async def segment_archive(self, segment_id: str) -> ManagedSegment:
+        """`POST /heron/v1/segments/archive`: no longer listed, evaluated or usable in series."""
+        call = calls.segment_action("archive", segment_id)
+        return cast(ManagedSegment, await self._one(call, "segment"))
+
+    async def segment_unarchive(self, segment_id: str) -> ManagedSegment:
+        """`POST /heron/v1/segments/unarchive`."""
+        call = calls.segment_action("unarchive", segment_id)
+        return cast(ManagedSegment, await self._one(call, "segment"))
+
+    async def segment_delete(self, segment_id: str) -> SuccessResponse:
+        """`POST /heron/v1/segments/delete`: the definition, its members, sizes and analytics."""
+        return cast(SuccessResponse, await self._json(calls.segment_action("delete", segment_id)))
+
+    async def segment_tracking(self, segment_id: str, enabled: bool) -> ManagedSegment:
+        """`POST /heron/v1/segments/tracking`: analytics tracking on or off."""
+        call = calls.segment_tracking(segment_id, enabled)
+        return cast(ManagedSegment, await self._one(call, "segment"))
+
+    # -- heron: campaign definitions ------------------------------------------------------------
+
+    async def campaign_definitions(
+        self, page: int | None = None, *, include_archived: bool | None = None
+    ) -> list[ManagedCampaign]:
+        """`GET /heron/v1/campaigns`: one page of up to 100 full definitions."""
+        call = calls.campaign_definitions(page, include_archived)
+        return cast(list[ManagedCampaign], _base.items(await self.send(call), "campaigns"))
+
+    def iter_campaign_definitions(
+        self, *, include_archived: bool | None = None
+    ) -> AsyncIterator[ManagedCampaign]:
+        """Every campaign definition, page after page."""
+        return self._numbered(
+            lambda page: calls.campaign_definitions(page, include_archived),
+            "campaigns",
+            _base.CAMPAIGN_DEFINITIONS_PAGE,
+        )
+
+    async def campaign_definition(self, campaign_id: str) -> ManagedCampaign:
+        """`GET /heron/v1/campaigns/details`: one campaign with its `id`."""
+        call = calls.campaign_definition(campaign_id)
+        return cast(ManagedCampaign, await self._one(call, "campaign"))
+
+    async def campaign_create(
+        self, definition: Definition, *, campaign_id: str | None = None
+    ) -> ManagedCampaign:
+        """`POST /heron/v1/campaigns`: create; `campaign_id` keeps a Braze API id (409 if taken)."""
+        call = calls.campaign_create(definition, campaign_id)
+        return cast(ManagedCampaign, await self._one(call, "campaign"))
+
+    async def campaign_update(self, campaign_id: str, changes: Definition) -> ManagedCampaign:
+        """`POST /heron/v1/campaigns/update`: top-level fields given replace the stored ones."""
+        call = calls.campaign_update(campaign_id, changes)
+        return cast(ManagedCampaign, await self._one(call, "campaign"))
+
+    async def campaign_archive(self, campaign_id: str) -> ManagedCampaign:
+        """`POST /heron/v1/campaigns/archive`."""
+        call = calls.campaign_action("archive", campaign_id)
+        return cast(ManagedCampaign, await self._one(call, "campaign"))
+
+    async def campaign_unarchive(self, campaign_id: str) -> ManagedCampaign:
+        """`POST /heron/v1/campaigns/unarchive`."""
+        call = calls.campaign_action("unarchive", campaign_id)
+        return cast(ManagedCampaign, await self._one(call, "campaign"))
+
+    # -- heron: the service ---------------------------------------------------------------------
+
+    async def health(self) -> HealthResponse:
+        """`GET /healthz`: `{"status": "ok"}` once heron runs (not a Braze endpoint)."""
+        return cast(HealthResponse, await self._json(calls.health()))
+
+    async def openapi(self) -> dict[str, Any]:
+        """`GET /openapi.json`: heron's OpenAPI document (not a Braze endpoint)."""
+        return cast(dict[str, Any], await self._json(calls.openapi_document()))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
 from http.cookiejar import CookieJar
 from typing import Any
 
@@ -20,6 +22,9 @@ from heron_client._retry import RetryPolicy
 
 __all__ = ["DEFAULT_TIMEOUT", "ClientSettings", "decode", "next_link", "transport_error"]
 
+When = datetime | date | str | None
+Objects = Iterable[Mapping[str, Any]] | None
+
 DEFAULT_TIMEOUT = 60.0
 USER_AGENT = "heron-client/0.1"
 
@@ -27,6 +32,10 @@ USER_AGENT = "heron-client/0.1"
 EVENTS_LIST_PAGE = 250
 CAMPAIGNS_PAGE = 100
 SEGMENTS_PAGE = 100
+CAMPAIGN_DEFINITIONS_PAGE = 100
+
+# The key of the single entry in a catalog management answer, by catalog.
+SINGULAR = {"events": "event", "custom_attributes": "custom_attribute", "products": "product"}
 
 
 class ClientSettings:
@@ -47,6 +56,16 @@ class ClientSettings:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
+
+    def http_options(self, max_connections: int) -> dict[str, Any]:
+        """`httpx.Client` / `httpx.AsyncClient` arguments (all but the transport)."""
+        return {
+            "base_url": self.base_url,
+            "headers": self.headers(),
+            "timeout": self.timeout,
+            "limits": httpx.Limits(max_connections=max_connections),
+            "cookies": NoCookies(),
+        }
 
     def headers(self) -> dict[str, str]:
         """Headers every request carries."""
@@ -117,6 +136,14 @@ def items(response: httpx.Response, key: str) -> list[Any]:
         found = answer.get("custom_attributes")
     if not isinstance(found, list):
         raise MalformedResponseError(f"the answer has no '{key}' list", response)
+    return found
+
+
+def one(response: httpx.Response, key: str) -> Any:
+    """The object under `key` of an answer (`segment`, `campaign`), or MalformedResponseError."""
+    found = decode(response).get(key)
+    if not isinstance(found, dict):
+        raise MalformedResponseError(f"the answer has no '{key}' object", response)
     return found
 
 

@@ -6,7 +6,7 @@ the answer. Keeping the endpoint knowledge here means `Braze` and `AsyncBraze` c
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
@@ -15,10 +15,14 @@ from heron_client._types import AliasUpdate, CatalogKind, MergeUpdate, NewAlias,
 
 __all__ = ["Call", "ParamValue", "SortDirection", "Unit"]
 
+Definition = Mapping[str, Any]
+
 ParamValue = str | int | float | bool | datetime | date | None
 Unit = Literal["day", "hour"]
 SortDirection = Literal["asc", "desc"]
 CatalogAction = Literal["blocklist", "unblock", "trash", "restore"]
+SegmentAction = Literal["archive", "unarchive", "delete"]
+CampaignAction = Literal["archive", "unarchive"]
 HERON = "/heron/v1"
 
 
@@ -62,9 +66,9 @@ def body(**values: Any) -> dict[str, Any]:
 
 
 def users_track(
-    attributes: Sequence[Mapping[str, Any]] | None,
-    events: Sequence[Mapping[str, Any]] | None,
-    purchases: Sequence[Mapping[str, Any]] | None,
+    attributes: Iterable[Mapping[str, Any]] | None,
+    events: Iterable[Mapping[str, Any]] | None,
+    purchases: Iterable[Mapping[str, Any]] | None,
     idempotency_key: str,
 ) -> Call:
     """`POST /users/track` with up to 75 objects per array."""
@@ -357,3 +361,82 @@ def workspace_get() -> Call:
 def workspace_update(time_zone: str) -> Call:
     """`PUT /heron/v1/workspace`."""
     return Call("PUT", f"{HERON}/workspace", body={"time_zone": time_zone})
+
+
+def segment_definitions(include_archived: bool | None) -> Call:
+    """`GET /heron/v1/segments`: every segment definition in one answer, oldest first."""
+    return Call("GET", f"{HERON}/segments", params=query(include_archived=include_archived))
+
+
+def segment_definition(segment_id: str) -> Call:
+    """`GET /heron/v1/segments/details?segment_id=`."""
+    return Call("GET", f"{HERON}/segments/details", params=query(segment_id=segment_id))
+
+
+def segment_create(definition: Definition) -> Call:
+    """`POST /heron/v1/segments`: `name`, `filter` and optionally `description`, `tags`."""
+    return Call("POST", f"{HERON}/segments", body=dict(definition))
+
+
+def segment_update(segment_id: str, changes: Definition) -> Call:
+    """`POST /heron/v1/segments/update`: the fields given replace the stored ones."""
+    return Call("POST", f"{HERON}/segments/update", body={**changes, "segment_id": segment_id})
+
+
+def segment_action(action: SegmentAction, segment_id: str) -> Call:
+    """`POST /heron/v1/segments/<action>` for one segment."""
+    return Call("POST", f"{HERON}/segments/{action}", body={"segment_id": segment_id})
+
+
+def segment_tracking(segment_id: str, enabled: bool) -> Call:
+    """`POST /heron/v1/segments/tracking`: analytics tracking on or off."""
+    return Call(
+        "POST",
+        f"{HERON}/segments/tracking",
+        body={"segment_id": segment_id, "enabled": enabled},
+    )
+
+
+def campaign_definitions(page: int | None, include_archived: bool | None) -> Call:
+    """`GET /heron/v1/campaigns`: 100 full definitions per page, oldest first."""
+    return Call(
+        "GET",
+        f"{HERON}/campaigns",
+        params=query(page=page, include_archived=include_archived),
+    )
+
+
+def campaign_definition(campaign_id: str) -> Call:
+    """`GET /heron/v1/campaigns/details?campaign_id=`."""
+    return Call("GET", f"{HERON}/campaigns/details", params=query(campaign_id=campaign_id))
+
+
+def campaign_create(definition: Definition, campaign_id: str | None) -> Call:
+    """`POST /heron/v1/campaigns`: a definition, and the API id to keep (default a new one)."""
+    payload = dict(definition)
+    if campaign_id is not None:
+        payload["id"] = campaign_id
+    return Call("POST", f"{HERON}/campaigns", body=payload)
+
+
+def campaign_update(campaign_id: str, changes: Definition) -> Call:
+    """`POST /heron/v1/campaigns/update`: top-level fields given replace the stored ones."""
+    return Call("POST", f"{HERON}/campaigns/update", body={**changes, "campaign_id": campaign_id})
+
+
+def campaign_action(action: CampaignAction, campaign_id: str) -> Call:
+    """`POST /heron/v1/campaigns/<action>` for one campaign."""
+    return Call("POST", f"{HERON}/campaigns/{action}", body={"campaign_id": campaign_id})
+
+
+# -- the service itself -----------------------------------------------------------------------
+
+
+def health() -> Call:
+    """`GET /healthz` (heron only): liveness and readiness."""
+    return Call("GET", "/healthz")
+
+
+def openapi_document() -> Call:
+    """`GET /openapi.json` (heron only): the OpenAPI document of every endpoint."""
+    return Call("GET", "/openapi.json")

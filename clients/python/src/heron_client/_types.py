@@ -22,8 +22,11 @@ __all__ = [
     "EventCount",
     "EventExport",
     "ExportIdsResponse",
+    "HealthResponse",
     "KpiPoint",
+    "ManagedCampaign",
     "ManagedItem",
+    "ManagedSegment",
     "MergeUpdate",
     "NewAlias",
     "PurchaseQuantity",
@@ -210,10 +213,9 @@ class CampaignSummary(TypedDict):
     tags: list[str]
 
 
-class CampaignDetails(TypedDict, total=False):
-    """`/campaigns/details`."""
+class CampaignFields(TypedDict, total=False):
+    """The fields of a campaign as `/campaigns/details` shows them (without `message`)."""
 
-    message: str
     created_at: str
     updated_at: str
     archived: bool
@@ -230,6 +232,18 @@ class CampaignDetails(TypedDict, total=False):
     teams: list[str]
     messages: dict[str, dict[str, Any]]
     conversion_behaviors: list[dict[str, Any]]
+
+
+class CampaignDetails(CampaignFields, total=False):
+    """`/campaigns/details`."""
+
+    message: str
+
+
+class ManagedCampaign(CampaignFields, total=False):
+    """A campaign of heron's management API: its API `id` and every `/campaigns/details` field."""
+
+    id: str
 
 
 class SegmentSummary(TypedDict):
@@ -252,6 +266,22 @@ class SegmentDetails(TypedDict, total=False):
     text_description: str
     tags: list[str]
     teams: list[str]
+
+
+class ManagedSegment(TypedDict):
+    """A segment of heron's management API: the definition, its state and its size."""
+
+    segment_id: str
+    name: str
+    description: str | None
+    tags: list[str]
+    filter: dict[str, Any] | None
+    analytics_tracking_enabled: bool
+    archived: bool
+    size: int
+    membership_current: bool
+    created_at: str
+    updated_at: str
 
 
 class ManagedItem(TypedDict, total=False):
@@ -295,3 +325,9 @@ class WorkspaceResponse(TypedDict):
     message: str
     workspace: WorkspaceSettings
     rollups_rebuilt: NotRequired[bool]
+
+
+class HealthResponse(TypedDict):
+    """`GET /healthz`: `{"status": "ok"}` once the server and its writer run."""
+
+    status: str
