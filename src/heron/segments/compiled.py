@@ -14,7 +14,7 @@ from typing import Any
 
 from heron.ingest.attribute_values import array_item_key
 from heron.segments.definition import AppLeaf, AttributeLeaf, Group, HistoryLeaf, Node
-from heron.segments.evaluate import Facts, evaluate
+from heron.segments.evaluate import DAY_MS, Facts, evaluate
 
 __all__ = ["Check", "compile_filter"]
 
@@ -33,8 +33,8 @@ def compile_filter(node: Node) -> Check:
     if isinstance(node, AppLeaf):
         app_id, used = node.app_id, node.used
         return lambda facts, now: ((app_id in facts.apps) == used, None)
-    if isinstance(node, HistoryLeaf) and node.op.startswith("count") and not node.within_days:
-        return _count(node)
+    if isinstance(node, HistoryLeaf) and node.op.startswith("count"):
+        return _windowed_count(node) if node.within_days else _count(node)
     return lambda facts, now: evaluate(node, facts, now)
 
 
@@ -124,5 +124,33 @@ def _count(leaf: HistoryLeaf) -> Check:
         if op == "count_less_than":
             return n < wanted, None
         return n == wanted, None
+
+    return count
+
+
+def _windowed_count(leaf: HistoryLeaf) -> Check:
+    """Count operators within the last Y days: the answer lapses as the oldest counted ages."""
+    name, op, wanted, purchase = leaf.name, leaf.op, leaf.value, leaf.purchase
+    span = (leaf.within_days or 0) * DAY_MS
+
+    def count(facts: Facts, now: int) -> tuple[bool, int | None]:
+        times = (facts.purchase_times if purchase else facts.event_times).get(name)  # type: ignore[arg-type]
+        n = 0
+        nxt: int | None = None
+        if times:
+            since = now - span
+            oldest: int | None = None
+            for t in times:
+                if t >= since:
+                    n += 1
+                    if oldest is None or t < oldest:
+                        oldest = t
+            if oldest is not None:
+                nxt = oldest + span + 1
+        if op == "count_greater_than":
+            return n > wanted, nxt
+        if op == "count_less_than":
+            return n < wanted, nxt
+        return n == wanted, nxt
 
     return count

@@ -43,7 +43,9 @@ from heron.store.engine import WRITE_OPTION
 from heron.store.schema import (
     ALL_APPS,
     ALL_PRODUCTS,
+    custom_events,
     events,
+    products,
     purchases,
     segment_members,
     segment_progress,
@@ -78,12 +80,35 @@ class _Segment:
     backfill_after: int | None
     check: Check = field(init=False, repr=False)
     history: bool = field(init=False)  # reads events, purchases or app usage
+    events: frozenset[str] = field(init=False)  # custom event names it reads
+    products: frozenset[str | None] = field(init=False)  # product names (None: any)
+    apps: bool = field(init=False)  # reads app usage
 
     def __post_init__(self) -> None:
         """Compile the filter once per step."""
         self.check = compile_filter(self.node)
         refs = referenced(self.node)
         self.history = bool(refs.events or refs.products or refs.apps)
+        self.events, self.products, self.apps = refs.events, refs.products, bool(refs.apps)
+
+    def reads_any(self, did: _Did) -> bool:
+        """Whether what a user did in a batch can change this (history) segment's answer."""
+        if self.apps and did.app:
+            return True
+        if not self.events.isdisjoint(did.events):
+            return True
+        return bool(did.products) and (
+            None in self.products or not self.products.isdisjoint(did.products)
+        )
+
+
+@dataclass(slots=True)
+class _Did:
+    """What one user did in a batch: event names, product names, whether with an app_id."""
+
+    events: set[str] = field(default_factory=set)
+    products: set[str | None] = field(default_factory=set)
+    app: bool = False
 
 
 @dataclass(slots=True)
@@ -228,6 +253,8 @@ def step(engine: Engine, now_ms: int | None = None, *, batch: int = BATCH) -> bo
         return _skip_to_end(engine, marks)
     pending = [s for s in live if s.backfill_after is not None]
     if pending:
+        if len(pending) == len(live) and all(s.backfill_after == 0 for s in pending):
+            _skip_logs(engine, marks, pending)
         return _backfill(engine, pending, now_ms, batch)
     by_workspace: dict[int, list[_Segment]] = defaultdict(list)
     for seg in live:
@@ -267,6 +294,35 @@ def _skip_to_end(engine: Engine, marks: dict[str, int]) -> bool:
 
     _Writer(engine).run(work)
     return False
+
+
+def _skip_logs(engine: Engine, marks: dict[str, int], pending: list[_Segment]) -> None:
+    """Before a backfill of every live segment starts, skip the log rows it will see anyway.
+
+    No segment is current and no user has been read yet, so every committed row up to the
+    bounds is reflected in what the backfill reads; only rows a tracked segment must still
+    count (above its `tracking_*_after`) stay in the log. Without this, a first definition on
+    a database whose evaluator never ran replays its whole event history after the backfill.
+    """
+    bounds = _bounds(engine)
+    target = dict(bounds)
+    for seg in pending:
+        if seg.tracking:
+            target["events"] = min(target["events"], seg.events_after)
+            target["purchases"] = min(target["purchases"], seg.purchases_after)
+    target = {name: max(value, marks[name]) for name, value in target.items()}
+    if target == marks:
+        return
+
+    def work(conn: Connection) -> None:
+        if _marks(conn, lock=True) != marks:
+            return
+        conn.execute(
+            segment_user_changes.delete().where(segment_user_changes.c.id <= target["changes"])
+        )
+        _upsert_marks(conn, target)
+
+    _Writer(engine).run(work)
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -352,23 +408,70 @@ def _moved(rows: Sequence[Any], batch: int, bound: int, mark: int) -> int:
 
 
 Evaluated = dict[int, tuple[frozenset[int], int | None]]  # user -> (segment ids, re-check)
-# per workspace: (users evaluated against every segment, users evaluated against history ones)
-Results = dict[int, tuple[Evaluated, Evaluated]]
+# per workspace: (users evaluated, the segment ids they were evaluated against, whether that is
+# every segment of the workspace (else an earlier stored re-check time is kept))
+Results = dict[int, list[tuple[Evaluated, frozenset[int], bool]]]
+
+
+def _names(conn: Connection, table: Any, ids: set[int]) -> dict[int, str]:
+    """Catalog names (custom events or products) by id."""
+    found: dict[int, str] = {}
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start : start + _CHUNK]
+        for item, name in conn.execute(
+            select(table.c.id, table.c.name).where(table.c.id.in_(chunk))
+        ):
+            found[int(item)] = str(name)
+    return found
+
+
+def _did(conn: Connection, read: _Batch) -> dict[int, _Did]:
+    """What each user of the batch's events and purchases did (names, app use)."""
+    event_names = _names(conn, custom_events, {row[5] for row in read.events})
+    product_names = _names(conn, products, {int(row[5]) for row in read.purchases})
+    did: dict[int, _Did] = defaultdict(_Did)
+    for _, _, uid, app, _, event_id in read.events:
+        entry = did[uid]
+        entry.events.add(event_names.get(event_id, ""))
+        entry.app = entry.app or app is not None
+    for row in read.purchases:
+        entry = did[int(row[2])]
+        entry.products.add(product_names.get(int(row[5]), ""))
+        entry.app = entry.app or row[3] is not None
+    return did
 
 
 def _evaluate_all(
     conn: Connection, read: _Batch, by_workspace: dict[int, list[_Segment]], now_ms: int
 ) -> Results:
-    """Evaluate the batch's users: all segments of their workspace, or the history ones."""
+    """Evaluate the batch's users: all segments of their workspace, or those their new events,
+    purchases or app use can change (users who only tracked something)."""
     results: Results = {}
+    did = (
+        _did(conn, read)
+        if any(u not in read.full for us in read.users.values() for u in us)
+        else {}
+    )
     for ws, user_ids in read.users.items():
         segs = by_workspace.get(ws, [])
+        found = results.setdefault(ws, [])
         full = sorted(u for u in user_ids if u in read.full)
-        partial = sorted(u for u in user_ids if u not in read.full)
-        results[ws] = (
-            _evaluate(conn, ws, full, segs, now_ms) if full else {},
-            _evaluate(conn, ws, partial, [s for s in segs if s.history], now_ms) if partial else {},
-        )
+        if full:
+            found.append(
+                (_evaluate(conn, ws, full, segs, now_ms), frozenset(s.id for s in segs), True)
+            )
+        groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
+        history = [s for s in segs if s.history]
+        for uid in sorted(u for u in user_ids if u not in read.full):
+            done = did.get(uid)
+            key = tuple(i for i, s in enumerate(history) if done is not None and s.reads_any(done))
+            if key:
+                groups[key].append(uid)
+        for key, uids in groups.items():
+            chosen = [history[i] for i in key]
+            evaluated = _evaluate(conn, ws, uids, chosen, now_ms)
+            found.append((evaluated, frozenset(s.id for s in chosen), False))
     return results
 
 
@@ -490,15 +593,15 @@ def _apply(
     if _marks(conn, lock=True) != read.marks:
         return False
     members: dict[int, frozenset[int]] = {}
-    for ws, (full, partial) in results.items():
-        segs = by_workspace.get(ws, [])
-        scope = frozenset(s.id for s in segs)
-        members.update(_store_membership(conn, full, scope, merge_due=False))
-        history = frozenset(s.id for s in segs if s.history)
-        # a re-check time of the other segments may be pending: keep the earlier one
-        members.update(_store_membership(conn, partial, history, merge_due=True))
+    for found in results.values():
+        for evaluated, scope, every in found:
+            # partial: a re-check time of the other segments may be pending; keep the earlier one
+            members.update(_store_membership(conn, evaluated, scope, merge_due=not every))
     tracked = {s.id: s for segs in by_workspace.values() for s in segs if s.tracking}
     if tracked:
+        unseen = {row[2] for row in read.events} | {int(row[2]) for row in read.purchases}
+        unseen -= members.keys()
+        members.update({u: frozenset(m) for u, m in _current_members(conn, unseen).items()})
         _count_tracked(conn, read, members, tracked)
     conn.execute(
         segment_user_changes.delete().where(segment_user_changes.c.id <= read.new_marks["changes"])

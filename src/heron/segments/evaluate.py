@@ -20,7 +20,7 @@ from heron.ingest.attribute_values import array_item_key
 from heron.ingest.timefmt import parse_datetime_value
 from heron.segments.definition import AppLeaf, AttributeLeaf, Group, HistoryLeaf, Node
 
-__all__ = ["DAY_MS", "Facts", "evaluate", "time_value"]
+__all__ = ["DAY_MS", "Facts", "Stats", "evaluate", "time_value"]
 
 DAY_MS = 86_400_000
 Stats = tuple[int, int, int]  # count, first time, last time (epoch ms)

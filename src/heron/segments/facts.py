@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from heron.segments.definition import References
-from heron.segments.evaluate import DAY_MS, Facts
+from heron.segments.evaluate import DAY_MS, Facts, Stats
 from heron.store.schema import apps, custom_events, kpi_users, products, users
 from heron.users import history
 
@@ -81,6 +82,34 @@ def load_facts(
     return found
 
 
+def _catalog_ids(
+    conn: Connection, table: Any, workspace_id: int, names: list[str]
+) -> dict[int, str]:
+    """Catalog ids of the named custom events or products of the workspace."""
+    if not names:
+        return {}
+    return {
+        int(i): str(n)
+        for i, n in conn.execute(
+            select(table.c.id, table.c.name).where(
+                table.c.workspace_id == workspace_id, table.c.name.in_(names)
+            )
+        )
+    }
+
+
+def _add(
+    stats: dict[Any, Stats], times: dict[Any, list[int]], key: Any, when: int, since: int | None
+) -> None:
+    """Count one event or purchase into a user's (count, first, last) and window times."""
+    old = stats.get(key)
+    stats[key] = (
+        (1, when, when) if old is None else (old[0] + 1, min(old[1], when), max(old[2], when))
+    )
+    if since is not None and when >= since:
+        times.setdefault(key, []).append(when)
+
+
 def _load_events(
     conn: Connection,
     workspace_id: int,
@@ -89,27 +118,18 @@ def _load_events(
     now_ms: int,
     found: dict[int, Facts],
 ) -> None:
-    """Per referenced custom event: count, first and last time; times within the window."""
-    known: dict[int, str] = {
-        int(i): str(n)
-        for i, n in conn.execute(
-            select(custom_events.c.id, custom_events.c.name).where(
-                custom_events.c.workspace_id == workspace_id,
-                custom_events.c.name.in_(sorted(needs.events)),
-            )
-        )
-    }
+    """Per referenced custom event: count, first and last time; times within the window.
+
+    One read of the referenced events' rows (every time), summarized here: the history's own
+    summaries would read every event of the users and a second pass for the window.
+    """
+    known = _catalog_ids(conn, custom_events, workspace_id, sorted(needs.events))
     if not known:
         return
-    for s in history.event_summaries(conn, workspace_id, ids):
-        if s.event_id in known:
-            found[s.user_id].events[s.name] = (s.count, s.first_ms, s.last_ms)
-    if needs.event_window:
-        since = now_ms - needs.event_window * DAY_MS
-        for uid, event_id, time_ms in history.event_times(
-            conn, workspace_id, ids, event_ids=sorted(known), since_ms=since
-        ):
-            found[uid].event_times.setdefault(known[event_id], []).append(time_ms)
+    since = now_ms - needs.event_window * DAY_MS if needs.event_window else None
+    for row in history.event_rows(conn, workspace_id, ids, event_ids=sorted(known)):
+        facts = found[row.user_id]
+        _add(facts.events, facts.event_times, known[row.item_id], row.time_ms, since)
 
 
 def _load_purchases(
@@ -123,43 +143,20 @@ def _load_purchases(
     """Per referenced product (and any product): count, first and last time; window times."""
     named = sorted(name for name in needs.products if name is not None)
     any_product = None in needs.products
-    for s in history.purchase_summaries(conn, workspace_id, ids):
-        facts = found[s.user_id]
-        if s.name in needs.products:
-            facts.purchases[s.name] = (s.count, s.first_ms, s.last_ms)
-        if any_product:
-            old = facts.purchases.get(None)
-            facts.purchases[None] = (
-                (s.count, s.first_ms, s.last_ms)
-                if old is None
-                else (old[0] + s.count, min(old[1], s.first_ms), max(old[2], s.last_ms))
-            )
-    if not needs.purchase_window:
+    known = _catalog_ids(conn, products, workspace_id, named)
+    if not known and not any_product:
         return
-    known: dict[int, str] = {}
-    if named:
-        known = {
-            int(i): str(n)
-            for i, n in conn.execute(
-                select(products.c.id, products.c.name).where(
-                    products.c.workspace_id == workspace_id, products.c.name.in_(named)
-                )
-            )
-        }
-    since = now_ms - needs.purchase_window * DAY_MS
-    for uid, product_id, time_ms, *_ in history.purchase_times(
-        conn,
-        workspace_id,
-        ids,
-        product_ids=None if any_product else sorted(known),
-        since_ms=since,
-    ):
-        facts = found[uid]
-        name = known.get(product_id)
+    since = now_ms - needs.purchase_window * DAY_MS if needs.purchase_window else None
+    rows = history.purchase_rows(
+        conn, workspace_id, ids, product_ids=None if any_product else sorted(known)
+    )
+    for row in rows:
+        facts = found[row.user_id]
+        name = known.get(row.item_id)
         if name is not None:
-            facts.purchase_times.setdefault(name, []).append(time_ms)
+            _add(facts.purchases, facts.purchase_times, name, row.time_ms, since)
         if any_product:
-            facts.purchase_times.setdefault(None, []).append(time_ms)
+            _add(facts.purchases, facts.purchase_times, None, row.time_ms, since)
 
 
 def _load_apps(

@@ -1,0 +1,125 @@
+"""Segment evaluator cost: backfill rate (users/s) and incremental CPU per event, in-process.
+
+Run: `.venv/bin/python bench/segments_eval.py --users 100000` (prints its figures).
+
+Uses bench/segments.py's database (bench/ingest.py's prefill grown to `--users` profiles) and
+its 25 definitions; no HTTP server. Times the initial evaluation of all segments (the backfill,
+`catch_up`), then appends `--events` new raw events (75 per simulated request, random users,
+as bench/ingest.py's bodies) and times the evaluator's steps over them: CPU seconds per event.
+`--profile PATH` writes a cProfile of both phases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import random
+import shutil
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+if str(BENCH_DIR) not in sys.path:
+    sys.path.insert(0, str(BENCH_DIR))
+
+import segments as segbench  # noqa: E402
+from benchlib import dataset, machine, prefill  # noqa: E402
+
+
+def main(argv: list[str]) -> int:
+    """Build or reuse the database, then measure both phases."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--prefill", type=int, default=1_000_000, help="prefilled events")
+    parser.add_argument("--users", type=int, default=100_000, help="profiles")
+    parser.add_argument("--segments", type=int, default=25)
+    parser.add_argument("--events", type=int, default=60_000, help="events for the step phase")
+    parser.add_argument("--batch", type=int, default=5_000, help="backfill batch (users)")
+    parser.add_argument("--profile", type=Path, help="write cProfile stats here")
+    args = parser.parse_args(argv)
+    for label, value in machine.describe(prefill.CACHE_DIR.parent):
+        print(f"{label:<10} {value}", flush=True)
+    pre = prefill.sqlite_prefill(args.prefill, segbench.log)
+    grown = pre.path.with_name(f"{pre.path.stem}-users{args.users}.db")
+    if not grown.exists():
+        partial = grown.with_name(grown.name + ".partial")
+        shutil.copyfile(pre.path, partial)
+        segbench.grow_users(partial, args.users, segbench.log)
+        partial.rename(grown)
+    work = prefill.CACHE_DIR / "run" / "segments-eval.db"
+    work.parent.mkdir(exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(work) + suffix).unlink(missing_ok=True)
+    shutil.copyfile(grown, work)
+
+    from heron.segments import consumer, service
+    from heron.store import migrate
+    from heron.store.engine import make_engine
+
+    engine = make_engine(f"sqlite:///{work}")
+    migrate.upgrade(engine)
+    consumer.step(engine)  # no segment yet: the watermarks move to the end, as a server's would
+    now = int(time.time() * 1000)
+    for i, tree in enumerate(segbench.definitions(args.segments, dataset.make_catalog())):
+        fields = service.parse_fields({"name": f"bench {i}", "filter": tree}, creating=True)
+        row = service.create(engine, dataset.WORKSPACE_ID, fields, now)
+        service.set_tracking(engine, dataset.WORKSPACE_ID, row.segment_id, True, now, 25)
+    profiler = cProfile.Profile() if args.profile else None
+    wall, cpu = time.perf_counter(), time.process_time()
+    if profiler:
+        profiler.enable()
+    consumer.catch_up(engine, batch=args.batch)
+    if profiler:
+        profiler.disable()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(
+        f"backfill   {args.segments} segments x {args.users:,} users: {wall:.1f} s wall,"
+        f" {cpu:.1f} s CPU; {args.users / wall:,.0f} users/s",
+        flush=True,
+    )
+
+    rng = random.Random(11)
+    raw = sqlite3.connect(work, isolation_level=None)
+    first = int(raw.execute("SELECT max(id) FROM events").fetchone()[0]) + 1
+    names = [int(r[0]) for r in raw.execute("SELECT id FROM custom_events ORDER BY id")]
+    app_ids = [int(r[0]) for r in raw.execute("SELECT id FROM apps ORDER BY id")]
+    ms = int(time.time() * 1000)
+    rows = [
+        (
+            first + n,
+            dataset.WORKSPACE_ID,
+            rng.randrange(1, args.users + 1),
+            rng.choice(names),
+            rng.choice(app_ids),
+            ms - rng.randrange(60_000),
+            "{}",
+        )
+        for n in range(args.events)
+    ]
+    raw.execute("BEGIN")
+    raw.executemany(
+        "INSERT INTO events (id, workspace_id, user_id, event_id, app_id, time_ms, properties)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    raw.execute("COMMIT")
+    raw.close()
+    if profiler:
+        profiler.enable()
+    wall, cpu = time.perf_counter(), time.process_time()
+    steps = consumer.catch_up(engine, now_ms=ms + 1)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+    print(
+        f"steps      {args.events:,} new events in {steps} steps: {wall:.1f} s wall, {cpu:.1f} s"
+        f" CPU; {cpu / args.events * 1e6:.0f} us CPU per event, {args.events / wall:,.0f} events/s"
+    )
+    engine.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
