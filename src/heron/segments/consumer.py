@@ -468,19 +468,33 @@ def _evaluate_all(
             key = tuple(i for i, s in enumerate(history) if done is not None and s.reads_any(done))
             if key:
                 groups[key].append(uid)
-        for key, uids in groups.items():
-            chosen = [history[i] for i in key]
-            evaluated = _evaluate(conn, ws, uids, chosen, now_ms)
-            found.append((evaluated, frozenset(s.id for s in chosen), False))
+        if groups:  # one load of facts for all of them, each checked against its own segments
+            chosen = {key: [history[i] for i in key] for key in groups}
+            per_user = {uid: chosen[key] for key, uids in groups.items() for uid in uids}
+            evaluated = _evaluate(conn, ws, sorted(per_user), history, now_ms, per_user)
+            for key, uids in groups.items():
+                part = {uid: evaluated[uid] for uid in uids}
+                found.append((part, frozenset(s.id for s in chosen[key]), False))
     return results
 
 
 def _evaluate(
-    conn: Connection, ws: int, user_ids: Sequence[int], segs: Sequence[_Segment], now_ms: int
+    conn: Connection,
+    ws: int,
+    user_ids: Sequence[int],
+    segs: Sequence[_Segment],
+    now_ms: int,
+    per_user: dict[int, list[_Segment]] | None = None,
 ) -> Evaluated:
-    """(matching segment ids, next re-check time) per user; absent users match nothing."""
+    """(matching segment ids, next re-check time) per user; absent users match nothing.
+
+    `per_user`: check each user against only these of `segs` (facts are loaded once for all).
+    """
     if not segs:
         return {uid: (frozenset(), None) for uid in user_ids}
+    if per_user is not None:
+        used = {s.id for chosen in per_user.values() for s in chosen}
+        segs = [s for s in segs if s.id in used]
     needs = merge_references(referenced(s.node) for s in segs)
     facts = load_facts(conn, ws, user_ids, needs, now_ms)
     out: dict[int, tuple[frozenset[int], int | None]] = {}
@@ -491,7 +505,7 @@ def _evaluate(
             continue
         matched = set()
         due: int | None = None
-        for seg in segs:
+        for seg in segs if per_user is None else per_user[uid]:
             hit, when = seg.check(known, now_ms)
             if hit:
                 matched.add(seg.id)
