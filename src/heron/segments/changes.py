@@ -65,7 +65,7 @@ def forget_users(conn: Connection, user_ids: Collection[int]) -> None:
         conn.execute(delete(segment_rechecks).where(segment_rechecks.c.user_id.in_(chunk)))
         for segment_id, count in sorted(removed):
             conn.execute(
-                update(segments)
-                .where(segments.c.id == segment_id)
-                .values(size=segments.c.size - int(count))
+                update(segments).where(segments.c.id == segment_id).values(
+                    size=segments.c.size - int(count)
+                )
             )
