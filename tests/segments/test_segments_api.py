@@ -560,3 +560,55 @@ def test_deleted_and_merged_users_leave_and_join_segments(
     assert size() == 0  # u2 is gone with its membership
     catch_up(engine)
     assert size() == 1  # u3 now has u2's "play" event
+
+
+def test_catalog_purge_re_evaluates_the_users_it_changed(
+    seg_client: TestClient,  # noqa: F811
+    engine: Engine,
+    workspace: Workspace,
+) -> None:
+    """Purging a custom event or attribute notes the users it changed: their segments follow."""
+    from heron.catalog.kinds import TRASHED
+    from heron.catalog.purge import purge_due
+    from heron.store.schema import custom_attributes, custom_events
+
+    has_plan = create_segment(
+        seg_client,
+        workspace.key,
+        {"name": "plan", "filter": {"custom_attribute": "plan", "op": "exists"}},
+        False,
+    )
+    players = create_segment(seg_client, workspace.key, {"name": "p", "filter": PLAYERS}, False)
+    track(
+        seg_client,
+        workspace.key,
+        {
+            "attributes": [{"external_id": "a", "plan": "pro"}, {"external_id": "b", "x": 1}],
+            "events": [{"external_id": "b", "name": "play", "time": "2026-01-01"}],
+        },
+    )
+    catch_up(engine)
+
+    def size(segment_id: str) -> int:
+        """A segment's current size."""
+        shown = get(seg_client, workspace.key, "/heron/v1/segments/details", segment_id=segment_id)
+        return int(shown.json()["segment"]["size"])
+
+    assert (size(has_plan), size(players)) == (1, 1)
+    with engine.begin() as conn:
+        conn.execute(
+            update(custom_attributes)
+            .where(custom_attributes.c.name == "plan")
+            .values(status=TRASHED, trashed_at_ms=0)
+        )
+        conn.execute(
+            update(custom_events)
+            .where(custom_events.c.name == "play")
+            .values(status=TRASHED, trashed_at_ms=0)
+        )
+    assert purge_due(engine, int(time.time() * 1000)) == [
+        ("events", workspace.id, "play"),
+        ("custom_attributes", workspace.id, "plan"),
+    ]
+    catch_up(engine)
+    assert (size(has_plan), size(players)) == (0, 0)

@@ -41,6 +41,7 @@ from heron.catalog.kinds import (
     Kind,
 )
 from heron.catalog.service import write
+from heron.segments.changes import note_users
 from heron.store.schema import (
     event_rollups_daily,
     event_rollups_hourly,
@@ -203,15 +204,19 @@ def _purge(engine: Engine, kind: Kind, row: Any, stop: threading.Event | None) -
 
 def _delete_events(engine: Engine, row: Any, start: int, end: int) -> None:
     """Delete one id range of an event's occurrences."""
+    where = (
+        events.c.id >= start,
+        events.c.id < end,
+        events.c.workspace_id == row.workspace_id,
+        events.c.event_id == row.id,
+    )
     with write(engine) as conn:
-        conn.execute(
-            delete(events).where(
-                events.c.id >= start,
-                events.c.id < end,
-                events.c.workspace_id == row.workspace_id,
-                events.c.event_id == row.id,
-            )
+        # their segments may depend on the deleted occurrences: the evaluator re-checks them
+        note_users(
+            conn,
+            [int(u) for (u,) in conn.execute(select(events.c.user_id).where(*where).distinct())],
         )
+        conn.execute(delete(events).where(*where))
 
 
 def _strip_attribute(engine: Engine, row: Any, start: int, end: int) -> None:
@@ -233,15 +238,18 @@ def _strip_attribute(engine: Engine, row: Any, start: int, end: int) -> None:
             )
             .with_for_update()
         ).all()
+        stripped: list[int] = []
         for user_id, custom_text in found:
             custom = _decode(custom_text)
             if isinstance(custom, dict) and row.name in custom:
                 del custom[row.name]
+                stripped.append(int(user_id))
                 conn.execute(
                     update(users)
                     .where(users.c.id == user_id)
                     .values(custom=_encode(custom).decode())
                 )
+        note_users(conn, stripped)  # segments on the attribute are re-evaluated for them
 
 
 class CatalogMaintenance:
