@@ -361,3 +361,55 @@ def test_pass_waits_for_uncommitted_appends(engine: Engine, workspace: Workspace
     assert done.is_set()
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(user_history)).scalar() == 2
+
+
+def test_ids_of_deleted_newest_rows_are_never_reused(
+    client: TestClient, engine: Engine, workspace: Workspace
+) -> None:
+    """Deleting the user with the newest rows, then tracking: the new rows get new ids.
+
+    SQLite used to hand the deleted ids out again, below `indexed_upto`, so the new rows never
+    reached the history index (or the segment evaluator, which also reads by id watermark).
+    """
+    _track(client, workspace, {"events": [{"external_id": "old", "name": "e", "time": T0}]})
+    _track(client, workspace, {"events": [{"external_id": "new", "name": "e", "time": T1}] * 3})
+    history_index.catch_up(engine)
+    upto = _state(engine).indexed_upto
+    response = client.post(
+        "/users/delete", json={"external_ids": ["new"]}, headers=auth(workspace.key)
+    )
+    assert response.status_code == 201, response.text
+    _track(client, workspace, {"events": [{"external_id": "old", "name": "e", "time": T1}]})
+    with engine.connect() as conn:
+        newest = conn.execute(select(func.max(events.c.id))).scalar_one()
+    assert newest > upto
+    history_index.catch_up(engine)
+    with engine.connect() as conn:
+        rows = history.event_rows(conn, workspace.id, [_uid(engine, "old")])
+    assert [r.time_ms for r in rows] == [MS0, MS1]
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite's rowid allocation")
+def test_upgrade_keeps_raw_rows_and_starts_ids_above_the_watermarks(
+    client: TestClient, engine: Engine, workspace: Workspace
+) -> None:
+    """Migration 0012 rebuilds events/purchases with AUTOINCREMENT, above every passed id."""
+    _many(client, workspace, users=3, per_user=2)
+    history_index.catch_up(engine)
+    config = migrate.alembic_config(engine)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0012-1")
+    with engine.begin() as conn:  # the newest rows go, as a delete would take them
+        before = conn.execute(select(func.max(events.c.id))).scalar_one()
+        conn.execute(events.delete().where(events.c.id > before - 2))
+        kept = conn.execute(select(events.c.id).order_by(events.c.id)).scalars().all()
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        assert conn.execute(select(events.c.id).order_by(events.c.id)).scalars().all() == kept
+        sql = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'events'").scalar()
+        assert "AUTOINCREMENT" in sql
+        new_id = conn.execute(
+            events.insert().values(workspace_id=workspace.id, user_id=1, event_id=1, time_ms=MS0)
+        ).inserted_primary_key[0]
+    assert new_id == before + 1

@@ -198,6 +198,9 @@ events = Table(
     Column("app_id", Integer, nullable=True),  # apps.id
     Column("time_ms", BigInteger, nullable=False),
     Column("properties", Text, nullable=True),
+    # ids are never reused (SQLite would hand out a deleted newest id again): the history
+    # indexer and the segment evaluator read new rows by id watermark
+    sqlite_autoincrement=True,
 )
 
 purchases = Table(
@@ -213,6 +216,7 @@ purchases = Table(
     Column("quantity", Integer, nullable=False),
     Column("time_ms", BigInteger, nullable=False),
     Column("properties", Text, nullable=True),
+    sqlite_autoincrement=True,  # as events: ids are never reused
 )
 
 # One user's history (exports, merges, deletes, segments, conversions), read through
