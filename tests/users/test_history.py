@@ -413,3 +413,50 @@ def test_upgrade_keeps_raw_rows_and_starts_ids_above_the_watermarks(
             events.insert().values(workspace_id=workspace.id, user_id=1, event_id=1, time_ms=MS0)
         ).inserted_primary_key[0]
     assert new_id == before + 1
+
+
+def test_merges_go_first_when_runs_pile_up(
+    quiet_writer: None,
+    small_tiers: None,
+    client: TestClient,
+    engine: Engine,
+    workspace: Workspace,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With 2 x FANOUT runs waiting, a step merges even though a pass is due too."""
+    _many(client, workspace, users=5, per_user=6)
+    with monkeypatch.context() as patched, _indexer(engine) as conn:
+        patched.setattr(history_index, "_merge", lambda _conn, _source: False)
+        for _ in range(4):  # 4 passes of 7 rows: 4 level-0 runs, none merged
+            assert history_index.index_step(conn, force=True)
+    assert len(_runs(engine)) == 4
+    upto = _state(engine).indexed_upto
+    with _indexer(engine) as conn:
+        assert history_index.index_step(conn, force=True)
+    assert _state(engine).indexed_upto == upto  # the pending tail waited
+    assert any(run.user_done is not None for run in _runs(engine))  # a merge opened
+
+
+def test_merge_ranges_follow_where_the_rows_are(
+    quiet_writer: None,
+    small_tiers: None,
+    client: TestClient,
+    engine: Engine,
+    workspace: Workspace,
+) -> None:
+    """A merge's user ranges adapt when rows crowd into a few user ids, and lose nothing."""
+    _many(client, workspace, users=30, per_user=1)  # 30 users with one event each
+    heavy = [{"external_id": "u29", "name": "e0", "time": T0}] * 40  # then one busy user
+    _track(client, workspace, {"events": heavy})
+    uids = [_uid(engine, f"u{u}") for u in range(30)]
+    expected = _snapshot(engine, workspace.id, uids)
+    spans: dict[int, set[int]] = {}
+    with _indexer(engine) as conn:
+        while history_index.index_step(conn, force=True):
+            conn.rollback()
+            for run in _runs(engine):
+                if run.user_span is not None:
+                    spans.setdefault(run.run, set()).add(run.user_span)
+    assert any(len(seen) > 1 for seen in spans.values())  # a merge changed its span midway
+    assert _snapshot(engine, workspace.id, uids) == expected
+    assert sum(run.rows for run in _runs(engine)) == 70

@@ -231,12 +231,11 @@ def _plan(found: list[Run]) -> list[Run]:
 def _start_merge(conn: Connection, source: Source, state: State, picked: list[Run]) -> None:
     """Open a merge of `picked` into a new, empty target run (its chunks follow)."""
     marks, params = in_list("r", [run.run for run in picked])
-    low, high = conn.execute(
-        text(f"SELECT min(user_id), max(user_id) FROM user_history WHERE run IN ({marks})"),
-        params,
-    ).one()
-    low = 0 if low is None else int(low)
-    high = -1 if high is None else int(high)
+    ends = [_user_ends(conn, run.run) for run in picked]
+    lows = [low for low, _high in ends if low is not None]
+    highs = [high for _low, high in ends if high is not None]
+    low = min(lows) if lows else 0
+    high = max(highs) if highs else -1
     total = sum(run.rows for run in picked)
     chunks = max(1, math.ceil(total / MERGE_CHUNK_ROWS))
     target = _new_run_id(state, source.kind)
@@ -260,6 +259,21 @@ def _start_merge(conn: Connection, source: Source, state: State, picked: list[Ru
         {"target": target, **params},
     )
     _write_state(conn, source.kind, state)
+
+
+def _user_ends(conn: Connection, run: int) -> tuple[int | None, int | None]:
+    """The lowest and highest user id in one run (two index seeks, not a scan of the run)."""
+    ends: list[int | None] = []
+    for order in ("ASC", "DESC"):
+        found = conn.execute(
+            text(
+                "SELECT user_id FROM user_history WHERE run = :run "
+                f"ORDER BY user_id {order} LIMIT 1"
+            ),
+            {"run": run},
+        ).scalar()
+        ends.append(None if found is None else int(found))
+    return ends[0], ends[1]
 
 
 def _move(conn: Connection, sources: str, params: dict[str, int], users: str) -> int:
@@ -286,12 +300,15 @@ def _merge_chunk(conn: Connection, target: Run, found: list[Run]) -> None:
     params.update({"target": target.run, "low": low, "high": high})
     moved = _move(conn, marks, params, " AND user_id >= :low AND user_id < :high")
     if high <= target.user_last:
+        # users are not spread evenly over ids: aim the next range at MERGE_CHUNK_ROWS rows
+        span = target.user_span * MERGE_CHUNK_ROWS // max(moved, 1)
+        span = max(1, min(max(span, target.user_span // 4), target.user_span * 4))
         conn.execute(
             text(
-                "UPDATE user_history_runs SET rows = rows + :moved, user_done = :high "
-                "WHERE run = :target"
+                "UPDATE user_history_runs SET rows = rows + :moved, user_done = :high, "
+                "user_span = :span WHERE run = :target"
             ),
-            {"moved": moved, "high": high, "target": target.run},
+            {"moved": moved, "high": high, "span": span, "target": target.run},
         )
         return
     # the last range: rows a user merge moved outside the remaining range are swept up too
@@ -331,9 +348,25 @@ def index_step(conn: Connection, *, force: bool = False, now_ms: int | None = No
     now = int(time.time() * 1000) if now_ms is None else now_ms
     worked = False
     for source in SOURCES:
-        if _pass(conn, source, force, now) or _merge(conn, source):
-            worked = True
+        if _backlogged(conn, source.kind):  # merges first, or passes could starve them
+            done = _merge(conn, source) or _pass(conn, source, force, now)
+        else:
+            done = _pass(conn, source, force, now) or _merge(conn, source)
+        worked = worked or done
     return worked
+
+
+def _backlogged(conn: Connection, kind: int) -> bool:
+    """True when runs wait to be merged faster than merges take them (2 x FANOUT or more)."""
+    with conn.begin():
+        waiting = conn.execute(
+            text(
+                "SELECT count(*) FROM user_history_runs WHERE kind = :kind "
+                "AND merging_into IS NULL AND user_done IS NULL"
+            ),
+            {"kind": kind},
+        ).scalar()
+    return int(waiting or 0) >= 2 * FANOUT
 
 
 def catch_up(engine: Engine) -> None:
