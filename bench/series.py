@@ -118,7 +118,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--database-kind", choices=("sqlite", "postgresql", "both"), default="sqlite"
     )
-    parser.add_argument("--requests", type=int, default=3000, help="measured per scenario and size")
+    parser.add_argument("--requests", type=int, default=8000, help="measured per scenario and size")
     parser.add_argument("--warmup", type=int, default=200, help="unmeasured per scenario and size")
     parser.add_argument(
         "--block", type=int, default=25, help="requests to one size before the next size's turn"
