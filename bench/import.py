@@ -33,7 +33,7 @@ if str(BENCH_DIR) not in sys.path:
 from benchlib import dataset, loadgen, machine, prefill, servers  # noqa: E402
 
 HOST = "127.0.0.1"
-REFERENCE_EVENTS_PER_S = 21_631.0  # docs/performance.md: bench/ingest.py, idle, 2 workers (session 3)
+REFERENCE_EVENTS_PER_S = 21_631.0  # docs/performance.md: bench/ingest.py, idle, 2 workers
 TARGET_RATIO = 0.70
 FILE_VERSION = 2
 
