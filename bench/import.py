@@ -80,6 +80,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--concurrency", type=int, default=32, help="heron import --concurrency")
     parser.add_argument("--reference", type=float, default=REFERENCE_EVENTS_PER_S)
     parser.add_argument(
+        "--file-bodies",
+        action="store_true",
+        help="also drive the raw load generator with bodies cut from the import file",
+    )
+    parser.add_argument(
         "--compare", type=float, default=20.0, help="seconds of raw load first (0: skip)"
     )
     args = parser.parse_args(argv)
@@ -125,6 +130,28 @@ def main(argv: list[str]) -> int:
                 server.pid,
             )
             log(f"raw load: {raw.objects_per_s:,.0f} events/s")
+            if args.file_bodies:
+                # the same generator replaying 1,000 bodies cut from the file itself
+                lines = source.read_bytes().split(b"\n", 75_000)[:75_000]
+                cut = [
+                    b'{"events":[' + b",".join(lines[i : i + 75]) + b"]}"
+                    for i in range(0, len(lines), 75)
+                ]
+                from_file = loadgen.run_load(
+                    loadgen.LoadConfig(
+                        host=HOST,
+                        port=port,
+                        requests=loadgen.build_requests(HOST, port, "/users/track", key, cut),
+                        objects_per_request=dataset.EVENTS_PER_REQUEST,
+                        concurrency=args.concurrency,
+                        warmup_s=2.0,
+                        duration_s=args.compare,
+                        grace_s=30.0,
+                        max_requests=5_000_000,
+                    ),
+                    server.pid,
+                )
+                log(f"raw load, the file's own events: {from_file.objects_per_s:,.0f} events/s")
         log(f"importing {args.events:,} events")
         started = time.monotonic()
         cpu_before = servers.tree_cpu_seconds(server.pid)
