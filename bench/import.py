@@ -112,10 +112,11 @@ def main(argv: list[str]) -> int:
         server.wait_healthy(HOST, port)
         log(f"heron serving on {port} ({args.workers} workers)")
         raw = None
-        if args.compare > 0:
-            log(f"raw load generator (bench/ingest.py's) for {args.compare:g} s ...")
-            bodies = dataset.build_bodies(dataset.make_catalog(), 1000, time.time_ns() // 10**6)
-            raw = loadgen.run_load(
+        replayed = 0  # objects the load generator stored (not the import's)
+
+        def raw_load(bodies: list[bytes]) -> loadgen.LoadResult:
+            """bench/ingest.py's load generator on this server, replaying `bodies`."""
+            return loadgen.run_load(
                 loadgen.LoadConfig(
                     host=HOST,
                     port=port,
@@ -129,28 +130,22 @@ def main(argv: list[str]) -> int:
                 ),
                 server.pid,
             )
+
+        if args.compare > 0:
+            log(f"raw load generator (bench/ingest.py's) for {args.compare:g} s ...")
+            now_ms = time.time_ns() // 10**6
+            raw = raw_load(dataset.build_bodies(dataset.make_catalog(), 1000, now_ms))
+            replayed += raw.total_objects
             log(f"raw load: {raw.objects_per_s:,.0f} events/s")
             if args.file_bodies:
                 # the same generator replaying 1,000 bodies cut from the file itself
-                lines = source.read_bytes().split(b"\n", 75_000)[:75_000]
+                records = source.read_bytes().split(b"\n", 75_000)[:75_000]
                 cut = [
-                    b'{"events":[' + b",".join(lines[i : i + 75]) + b"]}"
-                    for i in range(0, len(lines), 75)
+                    b'{"events":[' + b",".join(records[i : i + 75]) + b"]}"
+                    for i in range(0, len(records), 75)
                 ]
-                from_file = loadgen.run_load(
-                    loadgen.LoadConfig(
-                        host=HOST,
-                        port=port,
-                        requests=loadgen.build_requests(HOST, port, "/users/track", key, cut),
-                        objects_per_request=dataset.EVENTS_PER_REQUEST,
-                        concurrency=args.concurrency,
-                        warmup_s=2.0,
-                        duration_s=args.compare,
-                        grace_s=30.0,
-                        max_requests=5_000_000,
-                    ),
-                    server.pid,
-                )
+                from_file = raw_load(cut)
+                replayed += from_file.total_objects
                 log(f"raw load, the file's own events: {from_file.objects_per_s:,.0f} events/s")
         log(f"importing {args.events:,} events")
         started = time.monotonic()
@@ -164,7 +159,7 @@ def main(argv: list[str]) -> int:
             log(f"server exit code {code}")
         checkpoint.unlink(missing_ok=True)
     stored, _ = prefill.sqlite_stored(path, base)
-    stored -= raw.total_objects if raw is not None else 0
+    stored -= replayed
     prefill.remove_sqlite(path)
     summary = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
     match = re.search(r"([\d,]+) objects/s", summary)
