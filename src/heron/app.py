@@ -41,6 +41,7 @@ from heron.segments.api import routes as segment_routes
 from heron.segments.api import start_tasks as start_segment_tasks
 from heron.store import migrate
 from heron.store.engine import make_engine
+from heron.store.walsync import durable_wal_path
 from heron.users.routes import routes as user_routes
 
 log = logging.getLogger("heron")
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             TrackStore(engine.dialect.name, max_array_length=settings.max_array_length),
             max_group_requests=settings.max_group_requests,
             max_group_objects=settings.max_group_objects,
+            wal_path=durable_wal_path(engine, settings.sqlite_synchronous),
         )
         writer.start()
         app.state.writer = writer

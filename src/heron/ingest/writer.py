@@ -1,9 +1,13 @@
 """Group commit: one writer thread stores the requests queued so far in a single transaction.
 
 A request is acknowledged (its future resolved) only after the transaction holding its data has
-committed, so a 201 always means durable. Concurrent requests share that one commit instead of
-each paying for its own, which is where ingest throughput comes from. If a group fails, each of
-its requests is retried alone so one bad request cannot fail its neighbours.
+committed and reached the disk, so a 201 always means durable. Concurrent requests share that
+one commit instead of each paying for its own, which is where ingest throughput comes from. If a
+group fails, each of its requests is retried alone so one bad request cannot fail its neighbours.
+
+On an SQLite file at `synchronous=FULL` the disk flush happens after the write lock is released
+(heron.store.walsync): a second thread fsyncs the WAL and then acknowledges every group
+committed before the fsync began, while the writer already applies the next group.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from heron.ingest.batch import TrackBatch, TrackOutcome
 from heron.ingest.idempotency import KEEP_MS, forget_expired_sql
 from heron.ingest.trackstore import TrackStore
 from heron.store.engine import WRITE_OPTION
+from heron.store.walsync import Checkpointer, WalSync
 from heron.store.writelock import WriteLock
 from heron.users.history_index import index_step
 
@@ -77,6 +82,8 @@ def _deliver(pending: _Pending | _Job, outcome: Any) -> None:
 
 # what the writer loop sees when nothing was queued for a while (time for background work)
 _IDLE = _Pending.__new__(_Pending)
+# (request or job, its outcome): what the syncer acknowledges once the WAL is on disk
+_Ack = tuple[_Pending | _Job, Any]
 
 
 class GroupCommitWriter:
@@ -89,30 +96,55 @@ class GroupCommitWriter:
         *,
         max_group_requests: int = 256,
         max_group_objects: int = 20_000,
+        wal_path: str | None = None,
     ) -> None:
+        """`wal_path`: fsync this WAL before acknowledging (heron.store.walsync); None: the
+        database's own commit is durable (PostgreSQL, or SQLite at another `synchronous`)."""
         self._engine = engine
         self._store = store
         self._max_requests = max_group_requests
         self._max_objects = max_group_objects
         self._queue: queue.SimpleQueue[_Pending | _Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._wal = WalSync(wal_path) if wal_path is not None else None
+        self._acks: queue.SimpleQueue[list[_Ack] | None] = queue.SimpleQueue()
+        self._syncer: threading.Thread | None = None
+        self._checkpointer: Checkpointer | None = None
+        if wal_path is not None and engine.url.database:
+            self._checkpointer = Checkpointer(engine.url.database, wal_path)
         self.groups_committed = 0
+        self.syncs = 0
         self.requests_committed = 0
         self._next_compaction = time.monotonic() + COMPACTION_INTERVAL_SECONDS
         self._next_history = time.monotonic() + HISTORY_IDLE_INTERVAL_SECONDS
 
     def start(self) -> None:
-        """Start the writer thread."""
+        """Start the writer thread (and, for a WAL heron syncs itself, the syncer threads)."""
+        if self._wal is not None:
+            self._syncer = threading.Thread(
+                target=self._sync_loop, name="heron-syncer", daemon=True
+            )
+            self._syncer.start()
+        if self._checkpointer is not None:
+            self._checkpointer.start()
         self._thread = threading.Thread(target=self._run, name="heron-writer", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        """Store everything already queued, then stop the thread."""
+        """Store and acknowledge everything already queued, then stop the threads."""
         if self._thread is None:
             return
         self._queue.put(None)
         self._thread.join()
         self._thread = None
+        if self._syncer is not None:
+            self._acks.put(None)
+            self._syncer.join()
+            self._syncer = None
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+        if self._wal is not None:
+            self._wal.close()
 
     async def submit(self, batch: TrackBatch) -> TrackOutcome:
         """Queue a batch and wait until it is committed (or has failed)."""
@@ -142,6 +174,13 @@ class GroupCommitWriter:
         try:
             with self._engine.connect() as conn:
                 conn.execution_options(**{WRITE_OPTION: True})
+                if self._wal is not None:
+                    # commits only write the WAL; the syncer fsyncs it, the checkpointer
+                    # copies it back (heron.store.walsync)
+                    raw = conn.connection.driver_connection
+                    assert raw is not None
+                    raw.execute("PRAGMA synchronous=NORMAL")
+                    raw.execute("PRAGMA wal_autocheckpoint=0")
                 stopping = False
                 while not stopping:
                     try:
@@ -216,7 +255,49 @@ class GroupCommitWriter:
         except Exception as exc:
             _deliver(job, exc)
             return
-        _deliver(job, result)
+        self._acknowledge([(job, result)])
+
+    def _acknowledge(self, acks: list[_Ack]) -> None:
+        """Answer committed work: now, or once the syncer has the WAL on disk."""
+        if self._wal is None:
+            for pending, outcome in acks:
+                _deliver(pending, outcome)
+        else:
+            self._acks.put(acks)
+
+    def _sync_loop(self) -> None:
+        """Syncer thread: fsync the WAL, then answer everything committed before the fsync.
+
+        Whatever the writer committed while an fsync ran waits for the next one, so one fsync
+        covers as many groups as the disk's flush time lets accumulate.
+        """
+        assert self._wal is not None
+        stopping = False
+        while not stopping:
+            first = self._acks.get()
+            if first is None:
+                break
+            acks = list(first)
+            while True:
+                try:
+                    more = self._acks.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stopping = True
+                    break
+                acks.extend(more)
+            try:
+                self._wal.sync()
+            except OSError as exc:
+                # Committed but not known to be on disk: never claim durability.
+                log.exception("fsync of the WAL failed; answering 503 to %d requests", len(acks))
+                for pending, _outcome in acks:
+                    _deliver(pending, StorageUnavailable(f"could not flush to disk: {exc}"))
+                continue
+            self.syncs += 1
+            for pending, outcome in acks:
+                _deliver(pending, outcome)
 
     def _commit(self, conn: Connection, group: list[_Pending]) -> None:
         """Store a group in one transaction; on failure retry its requests one by one."""
@@ -236,5 +317,4 @@ class GroupCommitWriter:
         self._store.commit_pending()
         self.groups_committed += 1
         self.requests_committed += len(group)
-        for pending, outcome in zip(group, outcomes, strict=True):
-            _deliver(pending, outcome)
+        self._acknowledge(list(zip(group, outcomes, strict=True)))
