@@ -81,6 +81,8 @@ def serve(host: str, port: int, database: str, workers: int, log_level: str, new
     """Run the API server (brings an empty or old database up to date first)."""
     import uvicorn
 
+    from heron.workers import WorkerPool, reuse_port_supported
+
     engine = make_engine(database)
     migrate.upgrade(engine)
     if new_key:
@@ -94,16 +96,22 @@ def serve(host: str, port: int, database: str, workers: int, log_level: str, new
     )
     os.environ["HERON_DATABASE_URL"] = normalize_url(database)
     Settings.from_env()  # fail fast on bad HERON_* settings, before forking workers
-    uvicorn.run(
-        "heron.app:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        access_log=False,
-        server_header=False,
-    )
+    config: dict[str, Any] = {
+        "app": "heron.app:app_from_env",
+        "factory": True,
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "access_log": False,
+        "server_header": False,
+    }
+    if workers > 1 and reuse_port_supported():
+        try:
+            WorkerPool(config, host, port, workers).run()  # one accept queue per worker
+        except OSError as exc:  # the port is taken or the address is not ours
+            raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from None
+    else:
+        uvicorn.run(**config, workers=workers)
 
 
 @main.group()
