@@ -50,6 +50,7 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.engine import Connection
 
 from heron.analytics.buckets import zone
+from heron.store.bulk import insert_rows
 from heron.store.schema import ALL_APPS, kpi_daily, kpi_user_days, kpi_users
 
 __all__ = [
@@ -194,7 +195,7 @@ _Key = tuple[int, int, int]  # (workspace_id, app key, user_id)
 _Counts = tuple[dict[_Key, int], dict[_Key, int], dict[_Key, int]]
 
 
-# Writes: executemany / multi-row VALUES on SQLite; one statement over arrays on PostgreSQL
+# Writes: multi-row VALUES on SQLite (heron.store.bulk); one statement over arrays on PostgreSQL
 # (`unnest`, sorted so that concurrent writers lock rows in the same order).
 _INSERT_USERS = "INSERT INTO kpi_users (workspace_id, app_id, user_id, first_day, last_day)"
 # Widen the user's range and return the one it had (None, None: a new row). A row whose range
@@ -213,10 +214,7 @@ _PG_UPSERT_USERS = (
     f"{_INSERT_USERS} SELECT * FROM unnest(%s::integer[], %s::integer[], %s::bigint[], "
     f"%s::integer[], %s::integer[]) AS v(w, a, u, f, l) ORDER BY w, a, u {_ON_USER}"
 )
-_SQLITE_INSERT_DAYS = (
-    "INSERT INTO kpi_user_days (workspace_id, app_id, user_id, day) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT DO NOTHING"
-)
+_SQLITE_INSERT_DAYS = "INSERT INTO kpi_user_days (workspace_id, app_id, user_id, day)"
 _PG_INSERT_DAYS = (
     "INSERT INTO kpi_user_days (workspace_id, app_id, user_id, day) SELECT * FROM "
     "unnest(%s::integer[], %s::integer[], %s::bigint[], %s::integer[]) AS v(w, a, u, d) "
@@ -227,10 +225,7 @@ _ADD_DAILY = (
     "new_users = kpi_daily.new_users + excluded.new_users, "
     "mau_delta = kpi_daily.mau_delta + excluded.mau_delta"
 )
-_SQLITE_ADD_DAILY = (
-    "INSERT INTO kpi_daily (workspace_id, app_id, day, dau, new_users, mau_delta) "
-    f"VALUES (?, ?, ?, ?, ?, ?) {_ADD_DAILY}"
-)
+_SQLITE_ADD_DAILY = "INSERT INTO kpi_daily (workspace_id, app_id, day, dau, new_users, mau_delta)"
 _PG_ADD_DAILY = (
     "INSERT INTO kpi_daily (workspace_id, app_id, day, dau, new_users, mau_delta) SELECT * FROM "
     "unnest(%s::integer[], %s::integer[], %s::integer[], %s::bigint[], %s::bigint[], "
@@ -329,7 +324,7 @@ class KpiRecorder:
         if rows and self._postgres:
             cur.execute(_PG_ADD_DAILY, [list(column) for column in zip(*rows, strict=True)])
         elif rows:
-            cur.executemany(_SQLITE_ADD_DAILY, rows)
+            insert_rows(cur, _SQLITE_ADD_DAILY, rows, f" {_ADD_DAILY}")
 
     def _scan(
         self, rows: Iterable[tuple[Any, ...]], wanted: set[tuple[int, int | None, int, int]]
@@ -432,7 +427,7 @@ class KpiRecorder:
                     _PG_INSERT_DAYS, [list(column) for column in zip(*new_rows, strict=True)]
                 )
             else:
-                cur.executemany(_SQLITE_INSERT_DAYS, new_rows)
+                insert_rows(cur, _SQLITE_INSERT_DAYS, new_rows, " ON CONFLICT DO NOTHING")
 
     def _record_slow(
         self,

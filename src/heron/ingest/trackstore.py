@@ -1,9 +1,10 @@
 """Applying `/users/track` batches to the database: users, raw rows, catalog and rollups.
 
 Runs on the writer thread inside the group's transaction. Hot-path SQL goes straight to the
-DBAPI cursor (executemany on SQLite, COPY on PostgreSQL); lookups that every request repeats
-(user ids, catalog ids) are cached in memory. Cache entries learned inside a transaction are
-staged and only published after it commits, so a rolled-back group leaves no stale ids behind.
+DBAPI cursor (multi-row VALUES on SQLite, see heron.store.bulk; COPY on PostgreSQL); lookups
+that every request repeats (user ids, catalog ids) are cached in memory. Cache entries learned
+inside a transaction are staged and only published after it commits, so a rolled-back group
+leaves no stale ids behind.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from heron.ingest.batch import TrackBatch, TrackOutcome
 from heron.ingest.idempotency import IdempotencyLedger
 from heron.ingest.records import AttributeRecord, ObjectError, UserRef
 from heron.segments.changes import note_changed_users
+from heron.store.bulk import insert_rows
 from heron.store.schema import ALL_APPS, ALL_PRODUCTS
 from heron.users.generation import IdentityWatch
 from heron.users.history_index import APPEND_LOCK_KEY
@@ -750,7 +752,7 @@ class TrackStore:
                 for row in rows:
                     copy.write_row(row)
         else:
-            cur.executemany(f"INSERT INTO events ({columns}) VALUES (?, ?, ?, ?, ?, ?)", rows)
+            insert_rows(cur, f"INSERT INTO events ({columns})", rows)
 
     def _write_purchases(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
         """Append raw purchase rows."""
@@ -765,36 +767,39 @@ class TrackStore:
                 for row in rows:
                     copy.write_row(row)
         else:
-            cur.executemany(
-                f"INSERT INTO purchases ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
-            )
+            insert_rows(cur, f"INSERT INTO purchases ({columns})", rows)
 
     def _write_rollups(self, cur: Any) -> None:
         """Add this group's counts to the recent hourly rollups (sorted keys: no PG deadlocks)."""
         group = self._group
         assert group is not None
         if group.event_rollups:
-            cur.executemany(
-                self._sql(
-                    "INSERT INTO event_rollups_recent (workspace_id, event_id, app_id, hour, "
-                    "count) VALUES (?, ?, ?, ?, ?) "
-                    "ON CONFLICT (workspace_id, event_id, app_id, hour) "
-                    "DO UPDATE SET count = event_rollups_recent.count + excluded.count"
-                ),
+            self._upsert(
+                cur,
+                "INSERT INTO event_rollups_recent (workspace_id, event_id, app_id, hour, count)",
                 [(*key, n) for key, n in sorted(group.event_rollups.items())],
+                " ON CONFLICT (workspace_id, event_id, app_id, hour) "
+                "DO UPDATE SET count = event_rollups_recent.count + excluded.count",
             )
         if group.purchase_rollups:
-            cur.executemany(
-                self._sql(
-                    "INSERT INTO purchase_rollups_recent (workspace_id, product_id, app_id, hour, "
-                    "purchases, quantity, revenue) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (workspace_id, product_id, app_id, hour) DO UPDATE SET "
-                    "purchases = purchase_rollups_recent.purchases + excluded.purchases, "
-                    "quantity = purchase_rollups_recent.quantity + excluded.quantity, "
-                    "revenue = purchase_rollups_recent.revenue + excluded.revenue"
-                ),
+            self._upsert(
+                cur,
+                "INSERT INTO purchase_rollups_recent (workspace_id, product_id, app_id, hour, "
+                "purchases, quantity, revenue)",
                 [
                     (*key, int(t[0]), int(t[1]), t[2])
                     for key, t in sorted(group.purchase_rollups.items())
                 ],
+                " ON CONFLICT (workspace_id, product_id, app_id, hour) DO UPDATE SET "
+                "purchases = purchase_rollups_recent.purchases + excluded.purchases, "
+                "quantity = purchase_rollups_recent.quantity + excluded.quantity, "
+                "revenue = purchase_rollups_recent.revenue + excluded.revenue",
             )
+
+    def _upsert(self, cur: Any, head: str, rows: list[tuple[Any, ...]], tail: str) -> None:
+        """Insert-or-update rows with distinct keys: VALUES blocks on SQLite, executemany on PG."""
+        if self._postgres:
+            marks = ", ".join(["%s"] * len(rows[0]))
+            cur.executemany(f"{head} VALUES ({marks}){tail}", rows)
+        else:
+            insert_rows(cur, head, rows, tail)

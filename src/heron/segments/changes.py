@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.engine import Connection
 
+from heron.store.bulk import insert_rows
 from heron.store.schema import segment_members, segment_rechecks, segments
 
 __all__ = ["forget_users", "note_changed_users", "note_users"]
@@ -33,9 +34,7 @@ def note_changed_users(cur: Any, postgres: bool, user_ids: Collection[int]) -> N
             (list(user_ids),),
         )
     else:
-        cur.executemany(
-            "INSERT INTO segment_user_changes (user_id) VALUES (?)", [(u,) for u in user_ids]
-        )
+        insert_rows(cur, "INSERT INTO segment_user_changes (user_id)", [(u,) for u in user_ids])
 
 
 def note_users(conn: Connection, user_ids: Collection[int]) -> None:
@@ -65,7 +64,7 @@ def forget_users(conn: Connection, user_ids: Collection[int]) -> None:
         conn.execute(delete(segment_rechecks).where(segment_rechecks.c.user_id.in_(chunk)))
         for segment_id, count in sorted(removed):
             conn.execute(
-                update(segments).where(segments.c.id == segment_id).values(
-                    size=segments.c.size - int(count)
-                )
+                update(segments)
+                .where(segments.c.id == segment_id)
+                .values(size=segments.c.size - int(count))
             )
