@@ -203,6 +203,8 @@ class GroupCommitWriter:
                             self._compact(conn)
                         if time.monotonic() >= self._next_history:
                             self._index_history(conn)
+                if self._wal is not None:
+                    conn.invalidate()  # its NORMAL / no-checkpoint settings stay with the writer
         finally:
             lock.close()
 
