@@ -382,13 +382,13 @@ class TrackStore:
         assert group is not None
         wanted: dict[int, set[str]] = defaultdict(set)
         for batch in batches:
+            known = self._external_ids.get(batch.workspace_id) or {}
+            missing = wanted[batch.workspace_id]
             for records in (batch.attributes, batch.events, batch.purchases):
                 for _index, record in records:
                     ref = record.user
-                    if ref.kind == "external_id" and ref.value not in self._external_ids.get(
-                        batch.workspace_id, {}
-                    ):
-                        wanted[batch.workspace_id].add(ref.value)
+                    if ref.kind == "external_id" and ref.value not in known:
+                        missing.add(ref.value)
         for ws, values in wanted.items():
             pending = list(values)
             for start in range(0, len(pending), 500):
