@@ -108,6 +108,7 @@ def main(argv: list[str]) -> int:
     cli = prefill.heron_cli()
     assert cli is not None
     parts = segment_files(source, args.segments)
+    STARTUP_CPU[0] = measure_startup(cli)
     classic_outcome = classic(args, base, cli) if args.compare > 0 else None
     outcomes: list[Outcome] = []
     replay_side = Served(args, base, cli, "replay")
@@ -138,6 +139,7 @@ class Outcome:
     client_cpu: float
     detail: str = ""
     ok: bool = True
+    requests: int = 0
 
     @property
     def rate(self) -> float:
@@ -147,6 +149,8 @@ class Outcome:
     def line(self) -> str:
         """One report line."""
         client = f", client {self.client_cpu / self.seconds:.2f}" if self.client_cpu else ""
+        if self.client_cpu and self.requests:
+            client += f" ({self.client_cpu / self.requests * 1e3:.2f} ms CPU per request)"
         return (
             f"{self.what:<8} {self.rate:>9,.0f} events/s over {self.seconds:5.1f} s;"
             f" server {self.server_cpu / max(self.seconds, 1e-9):.2f} cores{client}"
@@ -164,6 +168,7 @@ def total(outcomes: list[Outcome], what: str) -> Outcome:
         sum(o.server_cpu for o in mine),
         sum(o.client_cpu for o in mine),
         f"{len(mine)} parts",
+        requests=sum(o.requests for o in mine),
     )
 
 
@@ -205,6 +210,26 @@ class Served:
         rows, _ = prefill.sqlite_stored(self.path, self.base)
         prefill.remove_sqlite(self.path)
         return rows
+
+
+STARTUP_CPU = [0.0]  # CPU seconds of starting the `heron import` process (measured once)
+
+
+def measure_startup(cli: list[str]) -> float:
+    """CPU seconds a `heron import` process spends importing its modules (median of 3)."""
+    probe = [sys.executable, "-c", "import heron.cli, heron.tools.cli, heron.tools.importer"]
+    if cli[0] != sys.executable:
+        probe[0] = str(Path(cli[0]).with_name("python"))
+    spent = []
+    for _ in range(3):
+        before = os.times()
+        subprocess.run(probe, check=True)
+        after = os.times()
+        spent.append(
+            after.children_user - before.children_user + after.children_system
+            - before.children_system
+        )  # fmt: skip
+    return sorted(spent)[1]
 
 
 def segment_files(source: Path, segments: int) -> list[tuple[Path, list[bytes], int]]:
@@ -273,7 +298,7 @@ def replay(args: argparse.Namespace, served: Served, bodies: list[bytes], count:
     outcome = Outcome(
         "replay", result.total_objects, result.run_seconds, result.run_cpu[1],
         result.run_cpu[0], f"{errors} errors {dict(result.errors)}" if errors else "",
-        ok=errors == 0 and result.total_objects == count,
+        ok=errors == 0 and result.total_objects == count, requests=result.total_requests,
     )  # fmt: skip
     log(outcome.line())
     return outcome
@@ -304,11 +329,14 @@ def run_import(
     client_cpu = (client_after.children_user - client_before.children_user) + (
         client_after.children_system - client_before.children_system
     )
+    client_cpu = max(0.0, client_cpu - STARTUP_CPU[0])
+    requests = re.search(r"\((\d+) requests in", summary)
     events = int(counted.group(1)) if counted else 0
     outcome = Outcome(
         "import", events, seconds, server_cpu * seconds / wall, client_cpu,
         f"exit {done.returncode}" + ("" if done.returncode == 0 else f": {summary}"),
         ok=done.returncode == 0 and events == count,
+        requests=int(requests.group(1)) if requests else 0,
     )  # fmt: skip
     log(outcome.line())
     return outcome
@@ -336,7 +364,8 @@ def print_report(
         " one fresh copy per side",
         *([classic_outcome.line()] if classic_outcome else []),
         replayed.line(),
-        imported.line() + " (client CPU: the heron import processes)",
+        imported.line() + f" (client: the heron import processes, less {STARTUP_CPU[0]:.2f} s"
+        " start-up each)",
     ]
     for what, rows in stored.items():
         check = "OK" if rows == args.events else "MISMATCH"
