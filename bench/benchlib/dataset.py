@@ -93,27 +93,29 @@ def iso_time(ms: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
+def draw_events(catalog: Catalog, rng: random.Random, count: int, now_ms: int) -> list[Any]:
+    """`count` valid events: Zipf-popular names, weighted apps, timed within the last minute."""
+    names = rng.choices(range(1, EVENT_NAMES + 1), cum_weights=catalog.event_cum_weights, k=count)
+    apps = rng.choices(range(1, APPS + 1), cum_weights=catalog.app_cum_weights, k=count)
+    return [
+        {
+            "external_id": f"user-{rng.randrange(1, USERS + 1)}",
+            "app_id": catalog.app_api_ids[app - 1],
+            "name": catalog.event_names[name - 1],
+            "time": iso_time(now_ms - rng.randrange(60_000)),
+            "properties": make_properties(rng),
+        }
+        for name, app in zip(names, apps, strict=True)
+    ]
+
+
 def build_bodies(catalog: Catalog, count: int, now_ms: int, seed: int = 7) -> list[bytes]:
     """`count` distinct `/users/track` bodies of 75 valid events, timed within the last minute."""
     rng = random.Random(seed)
-    event_ids = range(1, EVENT_NAMES + 1)
-    app_ids = range(1, APPS + 1)
-    bodies: list[bytes] = []
-    for _ in range(count):
-        names = rng.choices(event_ids, cum_weights=catalog.event_cum_weights, k=EVENTS_PER_REQUEST)
-        apps = rng.choices(app_ids, cum_weights=catalog.app_cum_weights, k=EVENTS_PER_REQUEST)
-        events = [
-            {
-                "external_id": f"user-{rng.randrange(1, USERS + 1)}",
-                "app_id": catalog.app_api_ids[app - 1],
-                "name": catalog.event_names[name - 1],
-                "time": iso_time(now_ms - rng.randrange(60_000)),
-                "properties": make_properties(rng),
-            }
-            for name, app in zip(names, apps, strict=True)
-        ]
-        bodies.append(orjson.dumps({"events": events}))
-    return bodies
+    return [
+        orjson.dumps({"events": draw_events(catalog, rng, EVENTS_PER_REQUEST, now_ms)})
+        for _ in range(count)
+    ]
 
 
 def history_app_cum_weights(catalog: Catalog) -> tuple[float, ...]:

@@ -30,6 +30,7 @@ class LoadConfig:
     grace_s: float  # how long in-flight requests may take to finish after the window
     max_requests: int  # hard bound on requests sent, whatever the time
     database_process: str | None = None  # e.g. "postgres": its processes' CPU is reported apart
+    once: bool = False  # send each request exactly once, in order, then stop (no cycling)
 
 
 @dataclass(slots=True)
@@ -84,6 +85,10 @@ class LoadResult:
     stopped_by_bound: bool = False
     cpu_start: CpuSnapshot | None = None
     cpu_end: CpuSnapshot | None = None
+    next_request: int = 0  # `once` mode: the next request to send
+    first_sent_ns: int = 0  # perf_counter_ns of the first request sent
+    last_done_ns: int = 0  # perf_counter_ns of the last answer read
+    run_cpu: tuple[float, float] = (0.0, 0.0)  # client, server CPU seconds over the whole run
 
     def error(self, kind: str, detail: bytes | str) -> None:
         """Count one failure and keep the first sample of each kind."""
@@ -96,6 +101,17 @@ class LoadResult:
     def objects_per_s(self) -> float:
         """Acknowledged objects per second over the measured window."""
         return self.window_objects / self.config.duration_s
+
+    @property
+    def run_seconds(self) -> float:
+        """From the first request sent to the last answer read (the whole run, warm-up included)."""
+        return max(0.0, (self.last_done_ns - self.first_sent_ns) / 1e9)
+
+    @property
+    def run_objects_per_s(self) -> float:
+        """Acknowledged objects per second over the whole run (the measure of `once` mode)."""
+        seconds = self.run_seconds
+        return self.total_objects / seconds if seconds > 0 else 0.0
 
     @property
     def requests_per_s(self) -> float:
@@ -185,10 +201,17 @@ async def _worker(index: int, cfg: LoadConfig, result: LoadResult, window: tuple
                     result.error("connect failed", repr(exc))
                     await asyncio.sleep(0.05)
                     continue
+            if cfg.once:
+                position = result.next_request
+                if position >= count:
+                    break
+                result.next_request += 1
             request = requests[position % count]
             position += cfg.concurrency
             result.sent += 1
             started = clock()
+            if not result.first_sent_ns:
+                result.first_sent_ns = started
             try:
                 writer.write(request)
                 status, body, keep = await _read_response(reader)
@@ -198,6 +221,7 @@ async def _worker(index: int, cfg: LoadConfig, result: LoadResult, window: tuple
                 writer = reader = None
                 continue
             finished = clock()
+            result.last_done_ns = max(result.last_done_ns, finished)
             acknowledged = 0
             if status == 201:
                 try:
@@ -236,6 +260,7 @@ async def _monitor(result: LoadResult, server_pid: int, window: tuple[int, int])
 async def _run(cfg: LoadConfig, server_pid: int) -> LoadResult:
     """Run warm-up and measured window; cancel whatever is still running at the hard bound."""
     result = LoadResult(config=cfg)
+    before = (time.process_time(), tree_cpu_seconds(server_pid))
     window_start = time.perf_counter_ns() + int(cfg.warmup_s * 1e9)
     window = (window_start, window_start + int(cfg.duration_s * 1e9))
     monitor = asyncio.create_task(_monitor(result, server_pid, window))
@@ -251,6 +276,7 @@ async def _run(cfg: LoadConfig, server_pid: int) -> LoadResult:
         monitor.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await monitor
+    result.run_cpu = (time.process_time() - before[0], tree_cpu_seconds(server_pid) - before[1])
     for task in workers:
         if task.done() and not task.cancelled() and task.exception() is not None:
             result.error("client bug", repr(task.exception()))

@@ -123,6 +123,31 @@ def test_import_resumes_after_a_failure_without_duplicates(fake: FakeBraze, tmp_
     assert fake.replays == 1
 
 
+@pytest.mark.parametrize("httpx_transport", [False, True], ids=["track-lane", "httpx"])
+def test_import_retries_429_5xx_and_drops(
+    fake: FakeBraze, tmp_path: Path, httpx_transport: bool
+) -> None:
+    """Both lanes retry 429, 5xx and dropped connections under the same key: stored once."""
+    source = _ndjson(tmp_path / "data.ndjson", 300)
+    fake.script(
+        "/users/track",
+        Reply(429, {"message": "slow down"}, {"X-RateLimit-Reset": "0"}),
+        Reply(503, {"message": "busy"}),
+        StoreThenDrop(),
+    )
+    extra = ["--httpx-transport"] if httpx_transport else []
+    result = CliRunner().invoke(
+        main,
+        ["import", str(source), "--url", fake.base_url, "--api-key", "k", "--concurrency", "2",
+         "--max-retries", "3", *extra],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert sorted(int(str(o["seq"])) for o in fake.stored) == list(range(300))
+    assert fake.replays == 1  # the dropped batch came back under its key
+    keys = [s.headers["idempotency-key"] for s in fake.requests_to("/users/track")]
+    assert len(keys) == len(set(keys)) + 3 and all(k.startswith("heron-import-") for k in keys)
+
+
 def test_import_refuses_a_checkpoint_of_another_file(fake: FakeBraze, tmp_path: Path) -> None:
     """A checkpoint written for other content is refused unless --restart."""
     source = _ndjson(tmp_path / "data.ndjson", 100)

@@ -1,9 +1,10 @@
 """`heron import`: stream a file into `/users/track` with many concurrent requests, resumably.
 
 The file is read and cut into batches on the event loop (`heron.tools.readers`); up to
-`concurrency` batches are in flight at once through `AsyncBraze.track_raw` (one client of one
-connection each, on the lean `heron.tools.transport.StreamTransport`), which retries 429s,
-5xx and connection errors. Each batch's `Idempotency-Key` is derived from the file's
+`concurrency` batches are in flight at once, each lane one connection: by default a
+`heron.tools.transport.TrackLane` (raw HTTP/1.1, the client's `RetryPolicy` and exceptions),
+or with `lean_transport=False` an `AsyncBraze` on httpx's own transport (proxies). Both retry
+429s, 5xx and connection errors. Each batch's `Idempotency-Key` is derived from the file's
 fingerprint and the batch's record range, so the same batch always carries the same key; the
 checkpoint (`heron.tools.checkpoint`) records every acknowledgement. A re-run skips what was
 acknowledged and re-sends the in-flight batches under their old keys: heron stores none of
@@ -21,11 +22,11 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, Protocol, cast
 
 from heron.tools.checkpoint import Checkpoint, fingerprint
 from heron.tools.readers import ARRAYS, Batch, Kind, read_batches
-from heron.tools.transport import StreamTransport
+from heron.tools.transport import TrackLane
 from heron_client import AsyncBraze, HeronClientError, RetryPolicy
 
 __all__ = ["ImportFailed", "ImportOptions", "ImportResult", "LineError", "run_import"]
@@ -90,6 +91,14 @@ class ImportFailed(Exception):
 Progress = Callable[[int, dict[str, int]], None]  # (bytes advanced, counts) after each batch
 
 
+class Lane(Protocol):
+    """One connection that posts ready `/users/track` bodies (`TrackLane` or `AsyncBraze`)."""
+
+    async def track_raw(self, content: bytes, *, idempotency_key: str) -> Any:
+        """Post one body; the answer's JSON object, or the client's exception."""
+        ...
+
+
 def _settings(options: ImportOptions) -> str:
     """The settings that decide batch boundaries and keys."""
     return f"heron-import-v1|{options.file_format}|{options.kind}|{options.batch_size}"
@@ -111,9 +120,9 @@ async def run_import(options: ImportOptions, progress: Progress | None = None) -
     if progress is not None and checkpoint.offset:
         progress(checkpoint.offset, dict(result.counts))
     failure: list[HeronClientError] = []
-    # One client of one connection per concurrent request: httpx's pool bookkeeping costs
+    # One lane (one connection) per concurrent request: httpx's pool bookkeeping costs
     # O(connections) per event, which at 32 connections in one pool dominated the CPU.
-    idle: asyncio.Queue[AsyncBraze] = asyncio.Queue()
+    idle: asyncio.Queue[Lane] = asyncio.Queue()
     key_prefix = f"heron-import-{stamp[:32]}"
     position = [checkpoint.offset]
 
@@ -124,7 +133,7 @@ async def run_import(options: ImportOptions, progress: Progress | None = None) -
             position[0] = max(position[0], batch.end_offset)
             progress(moved, dict(result.counts))
 
-    async def send(client: AsyncBraze, batch: Batch) -> None:
+    async def send(client: Lane, batch: Batch) -> None:
         """Send one batch; acknowledge it in the checkpoint or remember the failure."""
         try:
             answer = await client.track_raw(
@@ -164,15 +173,7 @@ async def run_import(options: ImportOptions, progress: Progress | None = None) -
     )
     async with contextlib.AsyncExitStack() as lanes:
         for _ in range(options.concurrency):
-            lane = AsyncBraze(
-                options.api_key,
-                options.base_url,
-                retry=options.retry,
-                timeout=options.timeout,
-                max_connections=1,
-                transport=StreamTransport() if options.lean_transport else None,
-            )
-            idle.put_nowait(await lanes.enter_async_context(lane))
+            idle.put_nowait(await _open_lane(options, lanes))
         tasks: set[asyncio.Task[None]] = set()
         try:
             for batch in batches:
@@ -214,6 +215,24 @@ async def run_import(options: ImportOptions, progress: Progress | None = None) -
     checkpoint.close()
     result.errors.sort(key=lambda e: e.line)
     return result
+
+
+async def _open_lane(options: ImportOptions, stack: contextlib.AsyncExitStack) -> Lane:
+    """A lane closed with `stack`: a `TrackLane`, or an `AsyncBraze` on httpx's transport."""
+    if options.lean_transport:
+        lane = TrackLane(
+            options.api_key, options.base_url, retry=options.retry, timeout=options.timeout
+        )
+        stack.push_async_callback(lane.close)
+        return lane
+    client = AsyncBraze(
+        options.api_key,
+        options.base_url,
+        retry=options.retry,
+        timeout=options.timeout,
+        max_connections=1,
+    )
+    return cast(Lane, await stack.enter_async_context(client))
 
 
 def _map_error(batch: Batch, error: Any, out: list[LineError]) -> None:
