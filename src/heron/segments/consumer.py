@@ -539,13 +539,12 @@ def _store_membership(
     scope: frozenset[int],
     *,
     merge_due: bool,
-) -> dict[int, frozenset[int]]:
+) -> None:
     """Write membership changes within `scope` (segment ids) and re-check times; sizes too."""
     current = _current_members(conn, evaluated)
     inserts: list[dict[str, int]] = []
     deletes: list[dict[str, int]] = []
     delta: dict[int, int] = defaultdict(int)
-    after: dict[int, frozenset[int]] = {}
     for uid, (matched, _) in evaluated.items():
         before = current.get(uid, set()) & scope
         for sid in matched - before:
@@ -554,7 +553,6 @@ def _store_membership(
         for sid in before - matched:
             deletes.append({"u": uid, "s": sid})
             delta[sid] -= 1
-        after[uid] = frozenset((current.get(uid, set()) - scope) | matched)
     if inserts:
         conn.execute(
             text("INSERT INTO segment_members (user_id, segment_id) VALUES (:u, :s)"), inserts
@@ -567,7 +565,6 @@ def _store_membership(
     if sizes:
         conn.execute(text("UPDATE segments SET size = size + :d WHERE id = :s"), sizes)
     _store_rechecks(conn, evaluated, merge_due=merge_due)
-    return after
 
 
 def _store_rechecks(
@@ -606,17 +603,12 @@ def _apply(
     """The write half of a step; False (nothing written) if another process got there first."""
     if _marks(conn, lock=True) != read.marks:
         return False
-    members: dict[int, frozenset[int]] = {}
     for found in results.values():
         for evaluated, scope, every in found:
             # partial: a re-check time of the other segments may be pending; keep the earlier one
-            members.update(_store_membership(conn, evaluated, scope, merge_due=not every))
-    tracked = {s.id: s for segs in by_workspace.values() for s in segs if s.tracking}
-    if tracked:
-        unseen = {row[2] for row in read.events} | {int(row[2]) for row in read.purchases}
-        unseen -= members.keys()
-        members.update({u: frozenset(m) for u, m in _current_members(conn, unseen).items()})
-        _count_tracked(conn, read, members, tracked)
+            _store_membership(conn, evaluated, scope, merge_due=not every)
+    if any(s.tracking for segs in by_workspace.values() for s in segs):
+        _count_tracked(conn, read)
     conn.execute(
         segment_user_changes.delete().where(segment_user_changes.c.id <= read.new_marks["changes"])
     )
@@ -624,70 +616,77 @@ def _apply(
     return True
 
 
-def _bucket(time_ms: int) -> int:
-    """The 15-minute UTC bucket (epoch seconds of its start) of an instant."""
-    second = time_ms // 1000
-    return second - second % BUCKET_SECONDS
+def _bucket_sql(column: str) -> str:
+    """SQL for the 15-minute UTC bucket (epoch seconds of its start) of an epoch-ms column.
+
+    Floor division on both backends (their `/` and `%` truncate towards zero).
+    """
+    span = BUCKET_SECONDS * 1000
+    return f"(({column}) - ((({column}) % {span}) + {span}) % {span}) / 1000"
 
 
-def _count_tracked(
-    conn: Connection,
-    read: _Batch,
-    members: dict[int, frozenset[int]],
-    tracked: dict[int, _Segment],
-) -> None:
-    """Add the batch's events and purchases of members to their tracked segments' rollups."""
-    event_counts: dict[tuple[int, int, int, int], int] = defaultdict(int)
-    for row_id, _, uid, app, time_ms, event_id in read.events:
-        for sid in members.get(uid, ()):
-            seg = tracked.get(sid)
-            if seg is None or row_id <= seg.events_after:
-                continue
-            bucket = _bucket(time_ms)
-            event_counts[(sid, event_id, ALL_APPS, bucket)] += 1
-            if app is not None:
-                event_counts[(sid, event_id, int(app), bucket)] += 1
-    if event_counts:
-        conn.execute(
-            text(
-                "INSERT INTO segment_event_rollups (segment_id, event_id, app_id, bucket, count) "
-                "VALUES (:s, :e, :a, :b, :n) ON CONFLICT (segment_id, event_id, app_id, bucket) "
-                "DO UPDATE SET count = segment_event_rollups.count + excluded.count"
-            ),
-            [
-                {"s": s, "e": e, "a": a, "b": b, "n": n}
-                for (s, e, a, b), n in sorted(event_counts.items())
-            ],
-        )
-    totals: dict[tuple[int, int, int, int], list[float]] = {}
-    for row_id, _, uid, app, time_ms, product_id, price, quantity in read.purchases:
-        for sid in members.get(int(uid), ()):
-            seg = tracked.get(sid)
-            if seg is None or row_id <= seg.purchases_after:
-                continue
-            bucket = _bucket(int(time_ms))
-            apps = (ALL_APPS,) if app is None else (ALL_APPS, int(app))
-            for product_key in (ALL_PRODUCTS, int(product_id)):
-                for app_key in apps:
-                    total = totals.setdefault((sid, product_key, app_key, bucket), [0, 0, 0.0])
-                    total[0] += 1
-                    total[1] += int(quantity)
-                    total[2] += float(price) * int(quantity)
-    if totals:
-        conn.execute(
-            text(
-                "INSERT INTO segment_purchase_rollups (segment_id, product_id, app_id, bucket, "
-                "purchases, quantity, revenue) VALUES (:s, :p, :a, :b, :n, :q, :r) "
-                "ON CONFLICT (segment_id, product_id, app_id, bucket) DO UPDATE SET "
-                "purchases = segment_purchase_rollups.purchases + excluded.purchases, "
-                "quantity = segment_purchase_rollups.quantity + excluded.quantity, "
-                "revenue = segment_purchase_rollups.revenue + excluded.revenue"
-            ),
-            [
-                {"s": s, "p": p, "a": a, "b": b, "n": int(t[0]), "q": int(t[1]), "r": t[2]}
-                for (s, p, a, b), t in sorted(totals.items())
-            ],
-        )
+# Rows of the step's id range whose user is a member of a live tracked segment that counts them.
+_TRACKED_JOIN = (
+    "FROM {table} r JOIN segment_members m ON m.user_id = r.user_id "
+    "JOIN segments s ON s.id = m.segment_id "
+    "WHERE r.id > :lo AND r.id <= :hi AND s.analytics_tracking AND NOT s.archived "
+    "AND r.id > coalesce(s.{after}, 0)"
+)
+
+
+def _event_rollup_sql(per_app: bool) -> str:
+    """Add the step's events to the tracked rollups: all apps, or per app of rows with one."""
+    app = "r.app_id" if per_app else str(ALL_APPS)
+    only = " AND r.app_id IS NOT NULL" if per_app else ""
+    return (
+        "INSERT INTO segment_event_rollups (segment_id, event_id, app_id, bucket, count) "
+        f"SELECT m.segment_id, r.event_id, {app}, {_bucket_sql('r.time_ms')}, count(*) "
+        + _TRACKED_JOIN.format(table="events", after="tracking_events_after")
+        + only
+        + " GROUP BY 1, 2, 3, 4 ON CONFLICT (segment_id, event_id, app_id, bucket) "
+        "DO UPDATE SET count = segment_event_rollups.count + excluded.count"
+    )
+
+
+def _purchase_rollup_sql(per_product: bool, per_app: bool) -> str:
+    """Add the step's purchases to the tracked rollups, for one (product, app) key pairing."""
+    product = "r.product_id" if per_product else str(ALL_PRODUCTS)
+    app = "r.app_id" if per_app else str(ALL_APPS)
+    only = " AND r.app_id IS NOT NULL" if per_app else ""
+    return (
+        "INSERT INTO segment_purchase_rollups (segment_id, product_id, app_id, bucket, "
+        "purchases, quantity, revenue) "
+        f"SELECT m.segment_id, {product}, {app}, {_bucket_sql('r.time_ms')}, count(*), "
+        "sum(r.quantity), sum(r.price * r.quantity) "
+        + _TRACKED_JOIN.format(table="purchases", after="tracking_purchases_after")
+        + only
+        + " GROUP BY 1, 2, 3, 4 ON CONFLICT (segment_id, product_id, app_id, bucket) DO UPDATE "
+        "SET purchases = segment_purchase_rollups.purchases + excluded.purchases, "
+        "quantity = segment_purchase_rollups.quantity + excluded.quantity, "
+        "revenue = segment_purchase_rollups.revenue + excluded.revenue"
+    )
+
+
+_EVENT_ROLLUPS = tuple(text(_event_rollup_sql(per_app)) for per_app in (False, True))
+_PURCHASE_ROLLUPS = tuple(
+    text(_purchase_rollup_sql(per_product, per_app))
+    for per_product in (False, True)
+    for per_app in (False, True)
+)
+
+
+def _count_tracked(conn: Connection, read: _Batch) -> None:
+    """Add the step's events and purchases to the rollups of the tracked segments their users
+    are members of, as stored by this step (one grouped statement per key pairing, in SQL).
+
+    The step's rows are exactly those in its id ranges (marks, new marks]: the ranges it read.
+    """
+    for name, statements in (("events", _EVENT_ROLLUPS), ("purchases", _PURCHASE_ROLLUPS)):
+        lo, hi = read.marks[name], read.new_marks[name]
+        if hi <= lo:
+            continue
+        for statement in statements:
+            conn.execute(statement, {"lo": lo, "hi": hi})
 
 
 # -- backfill ----------------------------------------------------------------------------------
