@@ -39,15 +39,13 @@ from sqlalchemy.engine import Connection, Engine
 from heron.segments.compiled import Check, compile_filter
 from heron.segments.definition import Node, parse_filter, referenced
 from heron.segments.facts import load_facts, merge_references
+from heron.store.driver import fetch, in_ids, mark
 from heron.store.engine import WRITE_OPTION
 from heron.store.schema import (
     ALL_APPS,
     ALL_PRODUCTS,
-    custom_events,
     events,
-    products,
     purchases,
-    segment_members,
     segment_progress,
     segment_rechecks,
     segment_user_changes,
@@ -91,16 +89,6 @@ class _Segment:
         self.history = bool(refs.events or refs.products or refs.apps)
         self.events, self.products, self.apps = refs.events, refs.products, bool(refs.apps)
 
-    def reads_any(self, did: _Did) -> bool:
-        """Whether what a user did in a batch can change this (history) segment's answer."""
-        if self.apps and did.app:
-            return True
-        if not self.events.isdisjoint(did.events):
-            return True
-        return bool(did.products) and (
-            None in self.products or not self.products.isdisjoint(did.products)
-        )
-
 
 @dataclass(slots=True)
 class _Did:
@@ -109,6 +97,41 @@ class _Did:
     events: set[str] = field(default_factory=set)
     products: set[str | None] = field(default_factory=set)
     app: bool = False
+
+
+class _Readers:
+    """Which history segments (by index) what a user did in a batch can change: those naming
+    one of its events or products, any product when it bought something, or any app when a row
+    carried an `app_id`; maps built once per workspace and step."""
+
+    def __init__(self, history: Sequence[_Segment]) -> None:
+        """Index the segments by the event names, product names and app use they read."""
+        self.by_event: dict[str, set[int]] = defaultdict(set)
+        self.by_product: dict[str | None, set[int]] = defaultdict(set)
+        self.any_product: set[int] = set()
+        self.by_app: set[int] = set()
+        for i, seg in enumerate(history):
+            for name in seg.events:
+                self.by_event[name].add(i)
+            for product in seg.products:
+                (self.any_product if product is None else self.by_product[product]).add(i)
+            if seg.apps:
+                self.by_app.add(i)
+
+    def of(self, did: _Did) -> tuple[int, ...]:
+        """The indices, ascending, of the segments `did` can change."""
+        found: set[int] = set(self.by_app) if did.app else set()
+        for name in did.events:
+            hit = self.by_event.get(name)
+            if hit:
+                found |= hit
+        if did.products:
+            found |= self.any_product
+            for product in did.products:
+                hit = self.by_product.get(product)
+                if hit:
+                    found |= hit
+        return tuple(sorted(found))
 
 
 @dataclass(slots=True)
@@ -122,8 +145,9 @@ class _Batch:
     # the others only did something, so only segments that read history can change for them
     full: set[int] = field(default_factory=set)
     changed: list[int] = field(default_factory=list)  # user ids of the change log, ws unknown
-    events: list[tuple[int, int, int, int | None, int, int]] = field(default_factory=list)
-    purchases: list[tuple[Any, ...]] = field(default_factory=list)
+    # (id, workspace, user, app, event or product id) of the raw rows read
+    events: list[tuple[int, int, int, int | None, int]] = field(default_factory=list)
+    purchases: list[tuple[int, int, int, int | None, int]] = field(default_factory=list)
 
 
 def _now_ms() -> int:
@@ -344,42 +368,17 @@ def _read_logs(
     ).all()
     read.new_marks["changes"] = _moved(rows, batch, bounds["changes"], marks["changes"])
     read.changed = [int(uid) for _, uid in rows]
-    rows = conn.execute(
-        select(
-            events.c.id,
-            events.c.workspace_id,
-            events.c.user_id,
-            events.c.app_id,
-            events.c.time_ms,
-            events.c.event_id,
-        )
-        .where(events.c.id > marks["events"], events.c.id <= bounds["events"])
-        .order_by(events.c.id)
-        .limit(batch)
-    ).all()
-    read.new_marks["events"] = _moved(rows, batch, bounds["events"], marks["events"])
-    read.events = [(int(i), int(w), int(u), a, int(t), int(e)) for i, w, u, a, t, e in rows]
-    rows = conn.execute(
-        select(
-            purchases.c.id,
-            purchases.c.workspace_id,
-            purchases.c.user_id,
-            purchases.c.app_id,
-            purchases.c.time_ms,
-            purchases.c.product_id,
-            purchases.c.price,
-            purchases.c.quantity,
-        )
-        .where(purchases.c.id > marks["purchases"], purchases.c.id <= bounds["purchases"])
-        .order_by(purchases.c.id)
-        .limit(batch)
-    ).all()
-    read.new_marks["purchases"] = _moved(rows, batch, bounds["purchases"], marks["purchases"])
-    read.purchases = [tuple(row) for row in rows]
+    # (id, workspace, user, app, event or product id): what evaluation needs of each row
+    read.events = _log_rows(conn, "events", "event_id", marks, bounds, batch)
+    read.new_marks["events"] = _moved(read.events, batch, bounds["events"], marks["events"])
+    read.purchases = _log_rows(conn, "purchases", "product_id", marks, bounds, batch)
+    read.new_marks["purchases"] = _moved(
+        read.purchases, batch, bounds["purchases"], marks["purchases"]
+    )
     for _, ws, uid, *_ in read.events:
         read.users.setdefault(ws, set()).add(uid)
-    for row in read.purchases:
-        read.users.setdefault(int(row[1]), set()).add(int(row[2]))
+    for _, ws, uid, *_ in read.purchases:
+        read.users.setdefault(ws, set()).add(uid)
     due = conn.execute(
         select(segment_rechecks.c.workspace_id, segment_rechecks.c.user_id)
         .where(segment_rechecks.c.due_ms <= now_ms)
@@ -400,6 +399,24 @@ def _read_logs(
     return read
 
 
+def _log_rows(
+    conn: Connection,
+    table: str,
+    item: str,
+    marks: dict[str, int],
+    bounds: dict[str, int],
+    batch: int,
+) -> list[tuple[int, int, int, int | None, int]]:
+    """Up to `batch` rows of a raw table past its mark: (id, workspace, user, app, item)."""
+    mark_ = mark(conn)
+    return fetch(
+        conn,
+        f"SELECT id, workspace_id, user_id, app_id, {item} FROM {table} "
+        f"WHERE id > {mark_} AND id <= {mark_} ORDER BY id LIMIT {int(batch)}",
+        [marks[table], bounds[table]],
+    )
+
+
 def _moved(rows: Sequence[Any], batch: int, bound: int, mark: int) -> int:
     """The watermark after reading `rows` (the last id if the batch is full, else the bound)."""
     if len(rows) >= batch:
@@ -413,32 +430,30 @@ Evaluated = dict[int, tuple[frozenset[int], int | None]]  # user -> (segment ids
 Results = dict[int, list[tuple[Evaluated, frozenset[int], bool]]]
 
 
-def _names(conn: Connection, table: Any, ids: set[int]) -> dict[int, str]:
+def _names(conn: Connection, table: str, ids: set[int]) -> dict[int, str]:
     """Catalog names (custom events or products) by id."""
     found: dict[int, str] = {}
     ordered = sorted(ids)
     for start in range(0, len(ordered), _CHUNK):
-        chunk = ordered[start : start + _CHUNK]
-        for item, name in conn.execute(
-            select(table.c.id, table.c.name).where(table.c.id.in_(chunk))
-        ):
-            found[int(item)] = str(name)
+        where, params = in_ids(conn, "id", ordered[start : start + _CHUNK])
+        for item, name in fetch(conn, f"SELECT id, name FROM {table} WHERE {where}", params):
+            found[item] = name
     return found
 
 
 def _did(conn: Connection, read: _Batch) -> dict[int, _Did]:
     """What each user of the batch's events and purchases did (names, app use)."""
-    event_names = _names(conn, custom_events, {row[5] for row in read.events})
-    product_names = _names(conn, products, {int(row[5]) for row in read.purchases})
+    event_names = _names(conn, "custom_events", {row[4] for row in read.events})
+    product_names = _names(conn, "products", {row[4] for row in read.purchases})
     did: dict[int, _Did] = defaultdict(_Did)
-    for _, _, uid, app, _, event_id in read.events:
+    for _, _, uid, app, event_id in read.events:
         entry = did[uid]
         entry.events.add(event_names.get(event_id, ""))
         entry.app = entry.app or app is not None
-    for row in read.purchases:
-        entry = did[int(row[2])]
-        entry.products.add(product_names.get(int(row[5]), ""))
-        entry.app = entry.app or row[3] is not None
+    for _, _, uid, app, product_id in read.purchases:
+        entry = did[uid]
+        entry.products.add(product_names.get(product_id, ""))
+        entry.app = entry.app or app is not None
     return did
 
 
@@ -463,9 +478,10 @@ def _evaluate_all(
             )
         groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
         history = [s for s in segs if s.history]
+        readers = _Readers(history)
         for uid in sorted(u for u in user_ids if u not in read.full):
             done = did.get(uid)
-            key = tuple(i for i, s in enumerate(history) if done is not None and s.reads_any(done))
+            key = readers.of(done) if done is not None else ()
             if key:
                 groups[key].append(uid)
         if groups:  # one load of facts for all of them, each checked against its own segments
@@ -523,13 +539,11 @@ def _current_members(conn: Connection, user_ids: Iterable[int]) -> dict[int, set
     ordered = sorted(set(user_ids))
     found: dict[int, set[int]] = defaultdict(set)
     for start in range(0, len(ordered), _CHUNK):
-        chunk = ordered[start : start + _CHUNK]
-        for uid, sid in conn.execute(
-            select(segment_members.c.user_id, segment_members.c.segment_id).where(
-                segment_members.c.user_id.in_(chunk)
-            )
+        where, params = in_ids(conn, "user_id", ordered[start : start + _CHUNK])
+        for uid, sid in fetch(
+            conn, f"SELECT user_id, segment_id FROM segment_members WHERE {where}", params
         ):
-            found[int(uid)].add(int(sid))
+            found[uid].add(sid)
     return found
 
 

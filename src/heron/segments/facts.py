@@ -17,7 +17,8 @@ from sqlalchemy.engine import Connection
 
 from heron.segments.definition import References
 from heron.segments.evaluate import DAY_MS, Facts, Stats
-from heron.store.schema import apps, custom_events, kpi_users, products, users
+from heron.store.driver import fetch, in_ids
+from heron.store.schema import apps, custom_events, kpi_users, products
 from heron.users import history
 
 __all__ = ["Needs", "load_facts", "merge_references"]
@@ -63,13 +64,14 @@ def load_facts(
     """Facts for each user of the workspace that still exists (deleted users are absent)."""
     found: dict[int, Facts] = {}
     for chunk in _chunks(sorted(set(user_ids))):
-        rows = conn.execute(
-            select(users.c.id, users.c.standard, users.c.custom).where(
-                users.c.workspace_id == workspace_id, users.c.id.in_(chunk)
-            )
+        # the workspace is checked here: with it in SQL, SQLite scans the workspace's users
+        where, params = in_ids(conn, "id", chunk)
+        rows = fetch(
+            conn, f"SELECT id, workspace_id, standard, custom FROM users WHERE {where}", params
         )
-        for uid, standard, custom in rows:
-            found[int(uid)] = Facts(_decode(standard), _decode(custom))
+        for uid, ws, standard, custom in rows:
+            if ws == workspace_id:
+                found[int(uid)] = Facts(_decode(standard), _decode(custom))
     if not found:
         return found
     ids = sorted(found)
