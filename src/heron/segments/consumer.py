@@ -30,6 +30,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -37,9 +38,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from heron.segments.compiled import Check, compile_filter
-from heron.segments.definition import Node, parse_filter, referenced
+from heron.segments.definition import Node, References, parse_filter, referenced
 from heron.segments.facts import load_facts, merge_references
-from heron.store.driver import fetch, in_ids, mark
+from heron.store.driver import READ_CHUNK, fetch, in_ids, mark
 from heron.store.engine import WRITE_OPTION
 from heron.store.schema import (
     ALL_APPS,
@@ -76,62 +77,108 @@ class _Segment:
     events_after: int
     purchases_after: int
     backfill_after: int | None
-    check: Check = field(init=False, repr=False)
-    history: bool = field(init=False)  # reads events, purchases or app usage
-    events: frozenset[str] = field(init=False)  # custom event names it reads
-    products: frozenset[str | None] = field(init=False)  # product names (None: any)
-    apps: bool = field(init=False)  # reads app usage
+    check: Check = field(repr=False)
+    refs: References = field(repr=False)
 
-    def __post_init__(self) -> None:
-        """Compile the filter once per step."""
-        self.check = compile_filter(self.node)
-        refs = referenced(self.node)
-        self.history = bool(refs.events or refs.products or refs.apps)
-        self.events, self.products, self.apps = refs.events, refs.products, bool(refs.apps)
+    @property
+    def history(self) -> bool:
+        """Whether it reads events, purchases or app usage."""
+        return bool(self.refs.events or self.refs.products or self.refs.apps)
+
+    @property
+    def events(self) -> frozenset[str]:
+        """The custom event names it reads."""
+        return self.refs.events
+
+    @property
+    def products(self) -> frozenset[str | None]:
+        """The product names it reads (None: any product)."""
+        return self.refs.products
+
+    @property
+    def apps(self) -> bool:
+        """Whether it reads app usage."""
+        return bool(self.refs.apps)
 
 
-@dataclass(slots=True)
-class _Did:
-    """What one user did in a batch: event names, product names, whether with an app_id."""
-
-    events: set[str] = field(default_factory=set)
-    products: set[str | None] = field(default_factory=set)
-    app: bool = False
+@lru_cache(maxsize=1024)
+def _prepared(raw: str) -> tuple[Node, Check, References]:
+    """A stored filter parsed, compiled and its references listed (once per distinct text)."""
+    node = parse_filter(_decode(raw))
+    return node, compile_filter(node), referenced(node)
 
 
 class _Readers:
-    """Which history segments (by index) what a user did in a batch can change: those naming
-    one of its events or products, any product when it bought something, or any app when a row
-    carried an `app_id`; maps built once per workspace and step."""
+    """Which history segments (by index) a user's new rows can change: those naming one of its
+    events or products, any product when it bought something, or any app when a row carried an
+    `app_id`. Keyed by catalog id, resolved once per workspace and step from the names."""
 
-    def __init__(self, history: Sequence[_Segment]) -> None:
-        """Index the segments by the event names, product names and app use they read."""
-        self.by_event: dict[str, set[int]] = defaultdict(set)
-        self.by_product: dict[str | None, set[int]] = defaultdict(set)
+    def __init__(self, conn: Connection, workspace_id: int, history: Sequence[_Segment]) -> None:
+        """Index the segments by the catalog ids of the events and products they name."""
+        event_ids = _catalog_ids(
+            conn, "custom_events", workspace_id, {name for seg in history for name in seg.events}
+        )
+        product_ids = _catalog_ids(
+            conn,
+            "products",
+            workspace_id,
+            {name for seg in history for name in seg.products if name is not None},
+        )
+        self.by_event: dict[int, set[int]] = defaultdict(set)
+        self.by_product: dict[int, set[int]] = defaultdict(set)
         self.any_product: set[int] = set()
         self.by_app: set[int] = set()
         for i, seg in enumerate(history):
             for name in seg.events:
-                self.by_event[name].add(i)
+                for item in event_ids.get(name, ()):
+                    self.by_event[item].add(i)
             for product in seg.products:
-                (self.any_product if product is None else self.by_product[product]).add(i)
+                if product is None:
+                    self.any_product.add(i)
+                for item in product_ids.get(product, ()) if product is not None else ():
+                    self.by_product[item].add(i)
             if seg.apps:
                 self.by_app.add(i)
 
-    def of(self, did: _Did) -> tuple[int, ...]:
-        """The indices, ascending, of the segments `did` can change."""
-        found: set[int] = set(self.by_app) if did.app else set()
-        for name in did.events:
-            hit = self.by_event.get(name)
+    def of(self, read: _Batch, workspace_id: int) -> dict[int, tuple[int, ...]]:
+        """Per user of the workspace's new rows: the indices, ascending, it can change."""
+        found: dict[int, set[int]] = defaultdict(set)
+        for _, ws, uid, app, item in read.events:
+            if ws != workspace_id:
+                continue
+            hit = self.by_event.get(item)
             if hit:
-                found |= hit
-        if did.products:
-            found |= self.any_product
-            for product in did.products:
-                hit = self.by_product.get(product)
-                if hit:
-                    found |= hit
-        return tuple(sorted(found))
+                found[uid] |= hit
+            if app is not None and self.by_app:
+                found[uid] |= self.by_app
+        for _, ws, uid, app, item in read.purchases:
+            if ws != workspace_id:
+                continue
+            found[uid] |= self.any_product
+            hit = self.by_product.get(item)
+            if hit:
+                found[uid] |= hit
+            if app is not None and self.by_app:
+                found[uid] |= self.by_app
+        return {uid: tuple(sorted(hits)) for uid, hits in found.items() if hits}
+
+
+def _catalog_ids(
+    conn: Connection, table: str, workspace_id: int, names: set[str]
+) -> dict[str, list[int]]:
+    """Catalog ids (custom events or products) of the workspace by name."""
+    if not names:
+        return {}
+    found: dict[str, list[int]] = defaultdict(list)
+    mark_ = mark(conn)
+    for item, name in fetch(
+        conn,
+        f"SELECT id, name FROM {table} WHERE workspace_id = {mark_} AND name IN "
+        f"({','.join(mark_ for _ in names)})",
+        [workspace_id, *sorted(names)],
+    ):
+        found[name].append(item)
+    return found
 
 
 @dataclass(slots=True)
@@ -173,7 +220,7 @@ def _live_segments(conn: Connection) -> list[_Segment]:
     found = []
     for sid, ws, raw, tracking, ev_after, pu_after, backfill in rows:
         try:
-            node = parse_filter(_decode(raw))
+            node, check, refs = _prepared(str(raw))
         except ValueError:  # stored definitions were validated; skip one that no longer parses
             log.exception("segment %d has an unreadable filter", sid)
             continue
@@ -186,29 +233,26 @@ def _live_segments(conn: Connection) -> list[_Segment]:
                 int(ev_after or 0),
                 int(pu_after or 0),
                 None if backfill is None else int(backfill),
+                check,
+                refs,
             )
         )
     return found
 
 
 def _marks(conn: Connection, lock: bool = False) -> dict[str, int]:
-    """The watermarks (0 when never moved); `lock`: row-locked until the transaction ends."""
+    """The watermarks that exist (0 when never moved); `lock`: row-locked until the transaction
+    ends. Every step creates the missing ones first, so the locked read finds all three."""
     query = select(segment_progress.c.name, segment_progress.c.value).where(
         segment_progress.c.name.in_(_MARKS)
     )
     if lock and conn.dialect.name == "postgresql":
         query = query.with_for_update()
-    found = {name: int(value) for name, value in conn.execute(query)}
-    return {name: found.get(name, 0) for name in _MARKS}
+    return {name: int(value) for name, value in conn.execute(query)}
 
 
 def _create_marks(engine: Engine) -> None:
-    """Create the watermark rows once, so that every step has rows to lock."""
-    with engine.connect() as conn:
-        if conn.execute(
-            select(func.count()).where(segment_progress.c.name.in_(_MARKS))
-        ).scalar_one() == len(_MARKS):
-            return
+    """Create the missing watermark rows (at 0), so that every step has rows to lock."""
 
     def work(conn: Connection) -> None:
         for name in _MARKS:
@@ -269,10 +313,13 @@ def _upsert_marks(conn: Connection, marks: dict[str, int]) -> None:
 def step(engine: Engine, now_ms: int | None = None, *, batch: int = BATCH) -> bool:
     """One evaluator step; True when there may be more to do right away."""
     now_ms = _now_ms() if now_ms is None else now_ms
-    _create_marks(engine)
     with engine.connect() as conn:
         live = _live_segments(conn)
         marks = _marks(conn)
+        created = len(marks) == len(_MARKS)
+    if not created:
+        _create_marks(engine)
+        marks = {name: marks.get(name, 0) for name in _MARKS}
     if not live:
         return _skip_to_end(engine, marks)
     pending = [s for s in live if s.backfill_after is not None]
@@ -430,44 +477,12 @@ Evaluated = dict[int, tuple[frozenset[int], int | None]]  # user -> (segment ids
 Results = dict[int, list[tuple[Evaluated, frozenset[int], bool]]]
 
 
-def _names(conn: Connection, table: str, ids: set[int]) -> dict[int, str]:
-    """Catalog names (custom events or products) by id."""
-    found: dict[int, str] = {}
-    ordered = sorted(ids)
-    for start in range(0, len(ordered), _CHUNK):
-        where, params = in_ids(conn, "id", ordered[start : start + _CHUNK])
-        for item, name in fetch(conn, f"SELECT id, name FROM {table} WHERE {where}", params):
-            found[item] = name
-    return found
-
-
-def _did(conn: Connection, read: _Batch) -> dict[int, _Did]:
-    """What each user of the batch's events and purchases did (names, app use)."""
-    event_names = _names(conn, "custom_events", {row[4] for row in read.events})
-    product_names = _names(conn, "products", {row[4] for row in read.purchases})
-    did: dict[int, _Did] = defaultdict(_Did)
-    for _, _, uid, app, event_id in read.events:
-        entry = did[uid]
-        entry.events.add(event_names.get(event_id, ""))
-        entry.app = entry.app or app is not None
-    for _, _, uid, app, product_id in read.purchases:
-        entry = did[uid]
-        entry.products.add(product_names.get(product_id, ""))
-        entry.app = entry.app or app is not None
-    return did
-
-
 def _evaluate_all(
     conn: Connection, read: _Batch, by_workspace: dict[int, list[_Segment]], now_ms: int
 ) -> Results:
     """Evaluate the batch's users: all segments of their workspace, or those their new events,
     purchases or app use can change (users who only tracked something)."""
     results: Results = {}
-    did = (
-        _did(conn, read)
-        if any(u not in read.full for us in read.users.values() for u in us)
-        else {}
-    )
     for ws, user_ids in read.users.items():
         segs = by_workspace.get(ws, [])
         found = results.setdefault(ws, [])
@@ -478,12 +493,10 @@ def _evaluate_all(
             )
         groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
         history = [s for s in segs if s.history]
-        readers = _Readers(history)
-        for uid in sorted(u for u in user_ids if u not in read.full):
-            done = did.get(uid)
-            key = readers.of(done) if done is not None else ()
-            if key:
-                groups[key].append(uid)
+        if history and len(full) < len(user_ids):
+            for uid, key in sorted(_Readers(conn, ws, history).of(read, ws).items()):
+                if uid not in read.full:
+                    groups[key].append(uid)
         if groups:  # one load of facts for all of them, each checked against its own segments
             chosen = {key: [history[i] for i in key] for key in groups}
             per_user = {uid: chosen[key] for key, uids in groups.items() for uid in uids}
@@ -538,8 +551,8 @@ def _current_members(conn: Connection, user_ids: Iterable[int]) -> dict[int, set
     """Segment ids each user is a member of now."""
     ordered = sorted(set(user_ids))
     found: dict[int, set[int]] = defaultdict(set)
-    for start in range(0, len(ordered), _CHUNK):
-        where, params = in_ids(conn, "user_id", ordered[start : start + _CHUNK])
+    for start in range(0, len(ordered), READ_CHUNK):
+        where, params = in_ids(conn, "user_id", ordered[start : start + READ_CHUNK])
         for uid, sid in fetch(
             conn, f"SELECT user_id, segment_id FROM segment_members WHERE {where}", params
         ):

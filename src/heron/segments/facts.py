@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from heron.segments.definition import References
 from heron.segments.evaluate import DAY_MS, Facts, Stats
-from heron.store.driver import fetch, in_ids
+from heron.store.driver import READ_CHUNK, fetch, in_ids
 from heron.store.schema import apps, custom_events, kpi_users, products
 from heron.users import history
 
@@ -52,10 +52,10 @@ def merge_references(refs: Iterable[References]) -> Needs:
     return Needs(frozenset(events), frozenset(products_), frozenset(apps_), *windows)
 
 
-def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
-    """IN-list sized slices."""
-    for start in range(0, len(ids), _CHUNK):
-        yield list(ids[start : start + _CHUNK])
+def _chunks(ids: Sequence[int], size: int = _CHUNK) -> Iterable[list[int]]:
+    """Slices of `size` ids (IN-list sized by default)."""
+    for start in range(0, len(ids), size):
+        yield list(ids[start : start + size])
 
 
 def load_facts(
@@ -63,7 +63,7 @@ def load_facts(
 ) -> dict[int, Facts]:
     """Facts for each user of the workspace that still exists (deleted users are absent)."""
     found: dict[int, Facts] = {}
-    for chunk in _chunks(sorted(set(user_ids))):
+    for chunk in _chunks(sorted(set(user_ids)), READ_CHUNK):
         # the workspace is checked here: with it in SQL, SQLite scans the workspace's users
         where, params = in_ids(conn, "id", chunk)
         rows = fetch(

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from heron.store.driver import fetch, in_ids, mark
+from heron.store.driver import READ_CHUNK, fetch, in_ids, mark
 from heron.store.schema import HISTORY_EVENT, HISTORY_PURCHASE
 from heron.users.history_index import SOURCES, Source, in_list, lock_state, read_state, run_ids
 
@@ -62,11 +62,11 @@ class HistoryRow:
     row_id: int
 
 
-def _chunks(values: Iterable[int]) -> Iterable[list[int]]:
-    """Split ids into IN-list sized chunks, in ascending order."""
+def _chunks(values: Iterable[int], size: int = _CHUNK) -> Iterable[list[int]]:
+    """Split ids into IN-list sized chunks (`size` ids), in ascending order."""
     ordered = sorted(set(values))
-    for start in range(0, len(ordered), _CHUNK):
-        yield ordered[start : start + _CHUNK]
+    for start in range(0, len(ordered), size):
+        yield ordered[start : start + size]
 
 
 def _workspace_users(conn: Connection, workspace_id: int, user_ids: Iterable[int]) -> list[int]:
@@ -76,7 +76,7 @@ def _workspace_users(conn: Connection, workspace_id: int, user_ids: Iterable[int
     picks a workspace index and scans every user of the workspace.
     """
     found: list[int] = []
-    for chunk in _chunks(user_ids):
+    for chunk in _chunks(user_ids, READ_CHUNK):
         where, params = in_ids(conn, "id", chunk)
         rows = fetch(conn, f"SELECT id, workspace_id FROM users WHERE {where}", params)
         found.extend(int(uid) for uid, ws in rows if ws == workspace_id)
@@ -95,7 +95,7 @@ def _rows(
     if not user_ids or (item_ids is not None and not item_ids):
         return []
     by_row: dict[int, HistoryRow] = {}
-    for chunk in _chunks(user_ids):
+    for chunk in _chunks(user_ids, READ_CHUNK):  # one scan of the raw tail per chunk
         for row in _chunk_rows(conn, source, chunk, since_ms, until_ms, item_ids):
             by_row[row.row_id] = row
     return sorted(by_row.values(), key=lambda r: (r.user_id, r.time_ms, r.row_id))
