@@ -32,6 +32,7 @@ from heron.segments.consumer import step
 from heron.segments.sizes import snapshot
 from heron.store.engine import WRITE_OPTION, make_engine
 from heron.store.schema import segment_progress, segments
+from heron.store.writelock import WriteLock
 
 __all__ = ["SegmentTasks", "take_lease"]
 
@@ -80,26 +81,35 @@ def _shareable(engine: Engine) -> bool:
 
 
 def take_lease(engine: Engine, owner: str, now_ms: int) -> bool:
-    """Hold (or renew) the evaluator lease for `owner`; False when another process holds it."""
-    with engine.connect() as conn:
-        conn = conn.execution_options(**{WRITE_OPTION: True})
-        with conn.begin():
-            row = conn.execute(
-                select(segment_progress.c.value, segment_progress.c.owner)
-                .where(segment_progress.c.name == "lease")
-                .with_for_update()
-            ).first()
-            if row is not None and row.owner != owner and int(row.value) > now_ms:
-                return False
-            conn.execute(
-                text(
-                    "INSERT INTO segment_progress (name, value, owner) VALUES ('lease', :v, :o) "
-                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value, "
-                    "owner = excluded.owner"
-                ),
-                {"v": now_ms + LEASE_MS, "o": owner},
-            )
-            return True
+    """Hold (or renew) the evaluator lease for `owner`; False when another process holds it.
+
+    Under the cross-process write lock like every writer: without it, the lease's write
+    transaction met ingest's at SQLite's own lock, whose busy handler sleeps in steps of up to
+    100 ms.
+    """
+    lock = WriteLock(engine)
+    try:
+        with lock.held(), engine.connect() as conn:
+            conn = conn.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                row = conn.execute(
+                    select(segment_progress.c.value, segment_progress.c.owner)
+                    .where(segment_progress.c.name == "lease")
+                    .with_for_update()
+                ).first()
+                if row is not None and row.owner != owner and int(row.value) > now_ms:
+                    return False
+                conn.execute(
+                    text(
+                        "INSERT INTO segment_progress (name, value, owner) "
+                        "VALUES ('lease', :v, :o) ON CONFLICT (name) DO UPDATE SET "
+                        "value = excluded.value, owner = excluded.owner"
+                    ),
+                    {"v": now_ms + LEASE_MS, "o": owner},
+                )
+                return True
+    finally:
+        lock.close()
 
 
 class SegmentTasks:
@@ -121,6 +131,7 @@ class SegmentTasks:
         self._synchronous = sqlite_synchronous
         self._own_process = own_process and _shareable(engine)
         self._pool: ProcessPoolExecutor | None = None
+        self._lease_until = 0  # epoch ms until which this process's lease runs
 
     def start(self) -> None:
         """Start the loop on the running event loop."""
@@ -136,6 +147,17 @@ class SegmentTasks:
         if self._pool is not None:  # wait for the child: it holds database connections
             pool, self._pool = self._pool, None
             await run_in_threadpool(pool.shutdown, True, cancel_futures=True)
+
+    async def _leased(self) -> bool:
+        """Whether this process holds the lease; renewed (one write) only in its second half."""
+        now = _now_ms()
+        if now < self._lease_until - LEASE_MS // 2:
+            return True
+        if await run_in_threadpool(take_lease, self._engine, self._owner, now):
+            self._lease_until = now + LEASE_MS
+            return True
+        self._lease_until = 0
+        return False
 
     async def _step(self) -> bool:
         """One step: in the evaluator's process (started on first use, again if it died)."""
@@ -159,7 +181,7 @@ class SegmentTasks:
         while True:
             pause = IDLE_SECONDS
             try:
-                if await run_in_threadpool(take_lease, self._engine, self._owner, _now_ms()):
+                if await self._leased():
                     started = time.monotonic()
                     more = await self._step()
                     worked = time.monotonic() - started
