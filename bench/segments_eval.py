@@ -37,6 +37,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--events", type=int, default=60_000, help="events for the step phase")
     parser.add_argument("--batch", type=int, default=5_000, help="backfill batch (users)")
     parser.add_argument("--profile", type=Path, help="write cProfile stats here")
+    parser.add_argument(
+        "--profile-phase",
+        choices=("both", "backfill", "steps"),
+        default="both",
+        help="which phase --profile records",
+    )
     args = parser.parse_args(argv)
     for label, value in machine.describe(prefill.CACHE_DIR.parent):
         print(f"{label:<10} {value}", flush=True)
@@ -66,12 +72,14 @@ def main(argv: list[str]) -> int:
         row = service.create(engine, dataset.WORKSPACE_ID, fields, now)
         service.set_tracking(engine, dataset.WORKSPACE_ID, row.segment_id, True, now, 25)
     profiler = cProfile.Profile() if args.profile else None
+    backfill_profiler = profiler if args.profile_phase != "steps" else None
+    steps_profiler = profiler if args.profile_phase != "backfill" else None
     wall, cpu = time.perf_counter(), time.process_time()
-    if profiler:
-        profiler.enable()
+    if backfill_profiler:
+        backfill_profiler.enable()
     consumer.catch_up(engine, batch=args.batch)
-    if profiler:
-        profiler.disable()
+    if backfill_profiler:
+        backfill_profiler.disable()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     print(
         f"backfill   {args.segments} segments x {args.users:,} users: {wall:.1f} s wall,"
@@ -105,13 +113,14 @@ def main(argv: list[str]) -> int:
     )
     raw.execute("COMMIT")
     raw.close()
-    if profiler:
-        profiler.enable()
+    if steps_profiler:
+        steps_profiler.enable()
     wall, cpu = time.perf_counter(), time.process_time()
     steps = consumer.catch_up(engine, now_ms=ms + 1)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    if steps_profiler:
+        steps_profiler.disable()
     if profiler:
-        profiler.disable()
         profiler.dump_stats(args.profile)
     print(
         f"steps      {args.events:,} new events in {steps} steps: {wall:.1f} s wall, {cpu:.1f} s"

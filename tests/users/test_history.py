@@ -14,7 +14,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection, Engine
 from starlette.testclient import TestClient
 
-from conftest import BACKEND, Workspace, auth
+from conftest import BACKEND, Workspace, auth, make_workspace
 from heron.ingest import writer
 from heron.store import migrate
 from heron.store.engine import WRITE_OPTION
@@ -460,3 +460,45 @@ def test_merge_ranges_follow_where_the_rows_are(
     assert any(len(seen) > 1 for seen in spans.values())  # a merge changed its span midway
     assert _snapshot(engine, workspace.id, uids) == expected
     assert sum(run.rows for run in _runs(engine)) == 70
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite's query planner")
+def test_reads_look_users_up_by_id_not_by_workspace(
+    client: TestClient, engine: Engine, workspace: Workspace
+) -> None:
+    """Regression: `workspace_id = ? AND id IN (...)` made SQLite search users by a workspace
+    index, reading every user of the workspace per chunk (O(users) per evaluator step); the
+    history and the segment facts now look users up by primary key and check the workspace in
+    Python, and users of another workspace still never match."""
+    from sqlalchemy import event
+
+    from heron.segments.facts import Needs, load_facts
+
+    other = make_workspace(engine, "other")
+    _track(client, workspace, {"events": [{"external_id": "a", "name": "open", "time": T0}]})
+    _track(client, other, {"events": [{"external_id": "z", "name": "open", "time": T0}]})
+    a, z = _uid(engine, "a"), _uid(engine, "z")
+    seen: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if " FROM users " in statement:
+            seen.append((statement, params))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with engine.connect() as conn:
+            assert [r.user_id for r in history.event_rows(conn, workspace.id, [a, z])] == [a]
+            needs = Needs(frozenset({"open"}), frozenset(), frozenset(), 0, 0)
+            found = load_facts(conn, workspace.id, [a, z], needs, MS1)
+            assert sorted(found) == [a] and found[a].events["open"][0] == 1
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert len(seen) >= 2
+    with engine.connect() as conn:
+        for statement, params in seen:
+            plan = " ".join(
+                str(row[-1])
+                for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
+            )
+            assert "SEARCH users USING INTEGER PRIMARY KEY" in plan, plan
+            assert "workspace_id" not in plan, plan

@@ -30,6 +30,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -37,17 +38,15 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from heron.segments.compiled import Check, compile_filter
-from heron.segments.definition import Node, parse_filter, referenced
+from heron.segments.definition import Node, References, parse_filter, referenced
 from heron.segments.facts import load_facts, merge_references
+from heron.store.driver import READ_CHUNK, fetch, in_ids, mark
 from heron.store.engine import WRITE_OPTION
 from heron.store.schema import (
     ALL_APPS,
     ALL_PRODUCTS,
-    custom_events,
     events,
-    products,
     purchases,
-    segment_members,
     segment_progress,
     segment_rechecks,
     segment_user_changes,
@@ -78,37 +77,108 @@ class _Segment:
     events_after: int
     purchases_after: int
     backfill_after: int | None
-    check: Check = field(init=False, repr=False)
-    history: bool = field(init=False)  # reads events, purchases or app usage
-    events: frozenset[str] = field(init=False)  # custom event names it reads
-    products: frozenset[str | None] = field(init=False)  # product names (None: any)
-    apps: bool = field(init=False)  # reads app usage
+    check: Check = field(repr=False)
+    refs: References = field(repr=False)
 
-    def __post_init__(self) -> None:
-        """Compile the filter once per step."""
-        self.check = compile_filter(self.node)
-        refs = referenced(self.node)
-        self.history = bool(refs.events or refs.products or refs.apps)
-        self.events, self.products, self.apps = refs.events, refs.products, bool(refs.apps)
+    @property
+    def history(self) -> bool:
+        """Whether it reads events, purchases or app usage."""
+        return bool(self.refs.events or self.refs.products or self.refs.apps)
 
-    def reads_any(self, did: _Did) -> bool:
-        """Whether what a user did in a batch can change this (history) segment's answer."""
-        if self.apps and did.app:
-            return True
-        if not self.events.isdisjoint(did.events):
-            return True
-        return bool(did.products) and (
-            None in self.products or not self.products.isdisjoint(did.products)
+    @property
+    def events(self) -> frozenset[str]:
+        """The custom event names it reads."""
+        return self.refs.events
+
+    @property
+    def products(self) -> frozenset[str | None]:
+        """The product names it reads (None: any product)."""
+        return self.refs.products
+
+    @property
+    def apps(self) -> bool:
+        """Whether it reads app usage."""
+        return bool(self.refs.apps)
+
+
+@lru_cache(maxsize=1024)
+def _prepared(raw: str) -> tuple[Node, Check, References]:
+    """A stored filter parsed, compiled and its references listed (once per distinct text)."""
+    node = parse_filter(_decode(raw))
+    return node, compile_filter(node), referenced(node)
+
+
+class _Readers:
+    """Which history segments (by index) a user's new rows can change: those naming one of its
+    events or products, any product when it bought something, or any app when a row carried an
+    `app_id`. Keyed by catalog id, resolved once per workspace and step from the names."""
+
+    def __init__(self, conn: Connection, workspace_id: int, history: Sequence[_Segment]) -> None:
+        """Index the segments by the catalog ids of the events and products they name."""
+        event_ids = _catalog_ids(
+            conn, "custom_events", workspace_id, {name for seg in history for name in seg.events}
         )
+        product_ids = _catalog_ids(
+            conn,
+            "products",
+            workspace_id,
+            {name for seg in history for name in seg.products if name is not None},
+        )
+        self.by_event: dict[int, set[int]] = defaultdict(set)
+        self.by_product: dict[int, set[int]] = defaultdict(set)
+        self.any_product: set[int] = set()
+        self.by_app: set[int] = set()
+        for i, seg in enumerate(history):
+            for name in seg.events:
+                for item in event_ids.get(name, ()):
+                    self.by_event[item].add(i)
+            for product in seg.products:
+                if product is None:
+                    self.any_product.add(i)
+                for item in product_ids.get(product, ()) if product is not None else ():
+                    self.by_product[item].add(i)
+            if seg.apps:
+                self.by_app.add(i)
+
+    def of(self, read: _Batch, workspace_id: int) -> dict[int, tuple[int, ...]]:
+        """Per user of the workspace's new rows: the indices, ascending, it can change."""
+        found: dict[int, set[int]] = defaultdict(set)
+        for _, ws, uid, app, item in read.events:
+            if ws != workspace_id:
+                continue
+            hit = self.by_event.get(item)
+            if hit:
+                found[uid] |= hit
+            if app is not None and self.by_app:
+                found[uid] |= self.by_app
+        for _, ws, uid, app, item in read.purchases:
+            if ws != workspace_id:
+                continue
+            found[uid] |= self.any_product
+            hit = self.by_product.get(item)
+            if hit:
+                found[uid] |= hit
+            if app is not None and self.by_app:
+                found[uid] |= self.by_app
+        return {uid: tuple(sorted(hits)) for uid, hits in found.items() if hits}
 
 
-@dataclass(slots=True)
-class _Did:
-    """What one user did in a batch: event names, product names, whether with an app_id."""
-
-    events: set[str] = field(default_factory=set)
-    products: set[str | None] = field(default_factory=set)
-    app: bool = False
+def _catalog_ids(
+    conn: Connection, table: str, workspace_id: int, names: set[str]
+) -> dict[str, list[int]]:
+    """Catalog ids (custom events or products) of the workspace by name."""
+    if not names:
+        return {}
+    found: dict[str, list[int]] = defaultdict(list)
+    mark_ = mark(conn)
+    for item, name in fetch(
+        conn,
+        f"SELECT id, name FROM {table} WHERE workspace_id = {mark_} AND name IN "
+        f"({','.join(mark_ for _ in names)})",
+        [workspace_id, *sorted(names)],
+    ):
+        found[name].append(item)
+    return found
 
 
 @dataclass(slots=True)
@@ -122,8 +192,9 @@ class _Batch:
     # the others only did something, so only segments that read history can change for them
     full: set[int] = field(default_factory=set)
     changed: list[int] = field(default_factory=list)  # user ids of the change log, ws unknown
-    events: list[tuple[int, int, int, int | None, int, int]] = field(default_factory=list)
-    purchases: list[tuple[Any, ...]] = field(default_factory=list)
+    # (id, workspace, user, app, event or product id) of the raw rows read
+    events: list[tuple[int, int, int, int | None, int]] = field(default_factory=list)
+    purchases: list[tuple[int, int, int, int | None, int]] = field(default_factory=list)
 
 
 def _now_ms() -> int:
@@ -149,7 +220,7 @@ def _live_segments(conn: Connection) -> list[_Segment]:
     found = []
     for sid, ws, raw, tracking, ev_after, pu_after, backfill in rows:
         try:
-            node = parse_filter(_decode(raw))
+            node, check, refs = _prepared(str(raw))
         except ValueError:  # stored definitions were validated; skip one that no longer parses
             log.exception("segment %d has an unreadable filter", sid)
             continue
@@ -162,29 +233,26 @@ def _live_segments(conn: Connection) -> list[_Segment]:
                 int(ev_after or 0),
                 int(pu_after or 0),
                 None if backfill is None else int(backfill),
+                check,
+                refs,
             )
         )
     return found
 
 
 def _marks(conn: Connection, lock: bool = False) -> dict[str, int]:
-    """The watermarks (0 when never moved); `lock`: row-locked until the transaction ends."""
+    """The watermarks that exist (0 when never moved); `lock`: row-locked until the transaction
+    ends. Every step creates the missing ones first, so the locked read finds all three."""
     query = select(segment_progress.c.name, segment_progress.c.value).where(
         segment_progress.c.name.in_(_MARKS)
     )
     if lock and conn.dialect.name == "postgresql":
         query = query.with_for_update()
-    found = {name: int(value) for name, value in conn.execute(query)}
-    return {name: found.get(name, 0) for name in _MARKS}
+    return {name: int(value) for name, value in conn.execute(query)}
 
 
 def _create_marks(engine: Engine) -> None:
-    """Create the watermark rows once, so that every step has rows to lock."""
-    with engine.connect() as conn:
-        if conn.execute(
-            select(func.count()).where(segment_progress.c.name.in_(_MARKS))
-        ).scalar_one() == len(_MARKS):
-            return
+    """Create the missing watermark rows (at 0), so that every step has rows to lock."""
 
     def work(conn: Connection) -> None:
         for name in _MARKS:
@@ -245,10 +313,13 @@ def _upsert_marks(conn: Connection, marks: dict[str, int]) -> None:
 def step(engine: Engine, now_ms: int | None = None, *, batch: int = BATCH) -> bool:
     """One evaluator step; True when there may be more to do right away."""
     now_ms = _now_ms() if now_ms is None else now_ms
-    _create_marks(engine)
     with engine.connect() as conn:
         live = _live_segments(conn)
         marks = _marks(conn)
+        created = len(marks) == len(_MARKS)
+    if not created:
+        _create_marks(engine)
+        marks = {name: marks.get(name, 0) for name in _MARKS}
     if not live:
         return _skip_to_end(engine, marks)
     pending = [s for s in live if s.backfill_after is not None]
@@ -344,42 +415,17 @@ def _read_logs(
     ).all()
     read.new_marks["changes"] = _moved(rows, batch, bounds["changes"], marks["changes"])
     read.changed = [int(uid) for _, uid in rows]
-    rows = conn.execute(
-        select(
-            events.c.id,
-            events.c.workspace_id,
-            events.c.user_id,
-            events.c.app_id,
-            events.c.time_ms,
-            events.c.event_id,
-        )
-        .where(events.c.id > marks["events"], events.c.id <= bounds["events"])
-        .order_by(events.c.id)
-        .limit(batch)
-    ).all()
-    read.new_marks["events"] = _moved(rows, batch, bounds["events"], marks["events"])
-    read.events = [(int(i), int(w), int(u), a, int(t), int(e)) for i, w, u, a, t, e in rows]
-    rows = conn.execute(
-        select(
-            purchases.c.id,
-            purchases.c.workspace_id,
-            purchases.c.user_id,
-            purchases.c.app_id,
-            purchases.c.time_ms,
-            purchases.c.product_id,
-            purchases.c.price,
-            purchases.c.quantity,
-        )
-        .where(purchases.c.id > marks["purchases"], purchases.c.id <= bounds["purchases"])
-        .order_by(purchases.c.id)
-        .limit(batch)
-    ).all()
-    read.new_marks["purchases"] = _moved(rows, batch, bounds["purchases"], marks["purchases"])
-    read.purchases = [tuple(row) for row in rows]
+    # (id, workspace, user, app, event or product id): what evaluation needs of each row
+    read.events = _log_rows(conn, "events", "event_id", marks, bounds, batch)
+    read.new_marks["events"] = _moved(read.events, batch, bounds["events"], marks["events"])
+    read.purchases = _log_rows(conn, "purchases", "product_id", marks, bounds, batch)
+    read.new_marks["purchases"] = _moved(
+        read.purchases, batch, bounds["purchases"], marks["purchases"]
+    )
     for _, ws, uid, *_ in read.events:
         read.users.setdefault(ws, set()).add(uid)
-    for row in read.purchases:
-        read.users.setdefault(int(row[1]), set()).add(int(row[2]))
+    for _, ws, uid, *_ in read.purchases:
+        read.users.setdefault(ws, set()).add(uid)
     due = conn.execute(
         select(segment_rechecks.c.workspace_id, segment_rechecks.c.user_id)
         .where(segment_rechecks.c.due_ms <= now_ms)
@@ -400,6 +446,24 @@ def _read_logs(
     return read
 
 
+def _log_rows(
+    conn: Connection,
+    table: str,
+    item: str,
+    marks: dict[str, int],
+    bounds: dict[str, int],
+    batch: int,
+) -> list[tuple[int, int, int, int | None, int]]:
+    """Up to `batch` rows of a raw table past its mark: (id, workspace, user, app, item)."""
+    mark_ = mark(conn)
+    return fetch(
+        conn,
+        f"SELECT id, workspace_id, user_id, app_id, {item} FROM {table} "
+        f"WHERE id > {mark_} AND id <= {mark_} ORDER BY id LIMIT {int(batch)}",
+        [marks[table], bounds[table]],
+    )
+
+
 def _moved(rows: Sequence[Any], batch: int, bound: int, mark: int) -> int:
     """The watermark after reading `rows` (the last id if the batch is full, else the bound)."""
     if len(rows) >= batch:
@@ -413,46 +477,12 @@ Evaluated = dict[int, tuple[frozenset[int], int | None]]  # user -> (segment ids
 Results = dict[int, list[tuple[Evaluated, frozenset[int], bool]]]
 
 
-def _names(conn: Connection, table: Any, ids: set[int]) -> dict[int, str]:
-    """Catalog names (custom events or products) by id."""
-    found: dict[int, str] = {}
-    ordered = sorted(ids)
-    for start in range(0, len(ordered), _CHUNK):
-        chunk = ordered[start : start + _CHUNK]
-        for item, name in conn.execute(
-            select(table.c.id, table.c.name).where(table.c.id.in_(chunk))
-        ):
-            found[int(item)] = str(name)
-    return found
-
-
-def _did(conn: Connection, read: _Batch) -> dict[int, _Did]:
-    """What each user of the batch's events and purchases did (names, app use)."""
-    event_names = _names(conn, custom_events, {row[5] for row in read.events})
-    product_names = _names(conn, products, {int(row[5]) for row in read.purchases})
-    did: dict[int, _Did] = defaultdict(_Did)
-    for _, _, uid, app, _, event_id in read.events:
-        entry = did[uid]
-        entry.events.add(event_names.get(event_id, ""))
-        entry.app = entry.app or app is not None
-    for row in read.purchases:
-        entry = did[int(row[2])]
-        entry.products.add(product_names.get(int(row[5]), ""))
-        entry.app = entry.app or row[3] is not None
-    return did
-
-
 def _evaluate_all(
     conn: Connection, read: _Batch, by_workspace: dict[int, list[_Segment]], now_ms: int
 ) -> Results:
     """Evaluate the batch's users: all segments of their workspace, or those their new events,
     purchases or app use can change (users who only tracked something)."""
     results: Results = {}
-    did = (
-        _did(conn, read)
-        if any(u not in read.full for us in read.users.values() for u in us)
-        else {}
-    )
     for ws, user_ids in read.users.items():
         segs = by_workspace.get(ws, [])
         found = results.setdefault(ws, [])
@@ -463,11 +493,10 @@ def _evaluate_all(
             )
         groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
         history = [s for s in segs if s.history]
-        for uid in sorted(u for u in user_ids if u not in read.full):
-            done = did.get(uid)
-            key = tuple(i for i, s in enumerate(history) if done is not None and s.reads_any(done))
-            if key:
-                groups[key].append(uid)
+        if history and len(full) < len(user_ids):
+            for uid, key in sorted(_Readers(conn, ws, history).of(read, ws).items()):
+                if uid not in read.full:
+                    groups[key].append(uid)
         if groups:  # one load of facts for all of them, each checked against its own segments
             chosen = {key: [history[i] for i in key] for key in groups}
             per_user = {uid: chosen[key] for key, uids in groups.items() for uid in uids}
@@ -522,14 +551,12 @@ def _current_members(conn: Connection, user_ids: Iterable[int]) -> dict[int, set
     """Segment ids each user is a member of now."""
     ordered = sorted(set(user_ids))
     found: dict[int, set[int]] = defaultdict(set)
-    for start in range(0, len(ordered), _CHUNK):
-        chunk = ordered[start : start + _CHUNK]
-        for uid, sid in conn.execute(
-            select(segment_members.c.user_id, segment_members.c.segment_id).where(
-                segment_members.c.user_id.in_(chunk)
-            )
+    for start in range(0, len(ordered), READ_CHUNK):
+        where, params = in_ids(conn, "user_id", ordered[start : start + READ_CHUNK])
+        for uid, sid in fetch(
+            conn, f"SELECT user_id, segment_id FROM segment_members WHERE {where}", params
         ):
-            found[int(uid)].add(int(sid))
+            found[uid].add(sid)
     return found
 
 
@@ -539,13 +566,12 @@ def _store_membership(
     scope: frozenset[int],
     *,
     merge_due: bool,
-) -> dict[int, frozenset[int]]:
+) -> None:
     """Write membership changes within `scope` (segment ids) and re-check times; sizes too."""
     current = _current_members(conn, evaluated)
     inserts: list[dict[str, int]] = []
     deletes: list[dict[str, int]] = []
     delta: dict[int, int] = defaultdict(int)
-    after: dict[int, frozenset[int]] = {}
     for uid, (matched, _) in evaluated.items():
         before = current.get(uid, set()) & scope
         for sid in matched - before:
@@ -554,7 +580,6 @@ def _store_membership(
         for sid in before - matched:
             deletes.append({"u": uid, "s": sid})
             delta[sid] -= 1
-        after[uid] = frozenset((current.get(uid, set()) - scope) | matched)
     if inserts:
         conn.execute(
             text("INSERT INTO segment_members (user_id, segment_id) VALUES (:u, :s)"), inserts
@@ -567,7 +592,6 @@ def _store_membership(
     if sizes:
         conn.execute(text("UPDATE segments SET size = size + :d WHERE id = :s"), sizes)
     _store_rechecks(conn, evaluated, merge_due=merge_due)
-    return after
 
 
 def _store_rechecks(
@@ -606,17 +630,12 @@ def _apply(
     """The write half of a step; False (nothing written) if another process got there first."""
     if _marks(conn, lock=True) != read.marks:
         return False
-    members: dict[int, frozenset[int]] = {}
     for found in results.values():
         for evaluated, scope, every in found:
             # partial: a re-check time of the other segments may be pending; keep the earlier one
-            members.update(_store_membership(conn, evaluated, scope, merge_due=not every))
-    tracked = {s.id: s for segs in by_workspace.values() for s in segs if s.tracking}
-    if tracked:
-        unseen = {row[2] for row in read.events} | {int(row[2]) for row in read.purchases}
-        unseen -= members.keys()
-        members.update({u: frozenset(m) for u, m in _current_members(conn, unseen).items()})
-        _count_tracked(conn, read, members, tracked)
+            _store_membership(conn, evaluated, scope, merge_due=not every)
+    if any(s.tracking for segs in by_workspace.values() for s in segs):
+        _count_tracked(conn, read)
     conn.execute(
         segment_user_changes.delete().where(segment_user_changes.c.id <= read.new_marks["changes"])
     )
@@ -624,70 +643,77 @@ def _apply(
     return True
 
 
-def _bucket(time_ms: int) -> int:
-    """The 15-minute UTC bucket (epoch seconds of its start) of an instant."""
-    second = time_ms // 1000
-    return second - second % BUCKET_SECONDS
+def _bucket_sql(column: str) -> str:
+    """SQL for the 15-minute UTC bucket (epoch seconds of its start) of an epoch-ms column.
+
+    Floor division on both backends (their `/` and `%` truncate towards zero).
+    """
+    span = BUCKET_SECONDS * 1000
+    return f"(({column}) - ((({column}) % {span}) + {span}) % {span}) / 1000"
 
 
-def _count_tracked(
-    conn: Connection,
-    read: _Batch,
-    members: dict[int, frozenset[int]],
-    tracked: dict[int, _Segment],
-) -> None:
-    """Add the batch's events and purchases of members to their tracked segments' rollups."""
-    event_counts: dict[tuple[int, int, int, int], int] = defaultdict(int)
-    for row_id, _, uid, app, time_ms, event_id in read.events:
-        for sid in members.get(uid, ()):
-            seg = tracked.get(sid)
-            if seg is None or row_id <= seg.events_after:
-                continue
-            bucket = _bucket(time_ms)
-            event_counts[(sid, event_id, ALL_APPS, bucket)] += 1
-            if app is not None:
-                event_counts[(sid, event_id, int(app), bucket)] += 1
-    if event_counts:
-        conn.execute(
-            text(
-                "INSERT INTO segment_event_rollups (segment_id, event_id, app_id, bucket, count) "
-                "VALUES (:s, :e, :a, :b, :n) ON CONFLICT (segment_id, event_id, app_id, bucket) "
-                "DO UPDATE SET count = segment_event_rollups.count + excluded.count"
-            ),
-            [
-                {"s": s, "e": e, "a": a, "b": b, "n": n}
-                for (s, e, a, b), n in sorted(event_counts.items())
-            ],
-        )
-    totals: dict[tuple[int, int, int, int], list[float]] = {}
-    for row_id, _, uid, app, time_ms, product_id, price, quantity in read.purchases:
-        for sid in members.get(int(uid), ()):
-            seg = tracked.get(sid)
-            if seg is None or row_id <= seg.purchases_after:
-                continue
-            bucket = _bucket(int(time_ms))
-            apps = (ALL_APPS,) if app is None else (ALL_APPS, int(app))
-            for product_key in (ALL_PRODUCTS, int(product_id)):
-                for app_key in apps:
-                    total = totals.setdefault((sid, product_key, app_key, bucket), [0, 0, 0.0])
-                    total[0] += 1
-                    total[1] += int(quantity)
-                    total[2] += float(price) * int(quantity)
-    if totals:
-        conn.execute(
-            text(
-                "INSERT INTO segment_purchase_rollups (segment_id, product_id, app_id, bucket, "
-                "purchases, quantity, revenue) VALUES (:s, :p, :a, :b, :n, :q, :r) "
-                "ON CONFLICT (segment_id, product_id, app_id, bucket) DO UPDATE SET "
-                "purchases = segment_purchase_rollups.purchases + excluded.purchases, "
-                "quantity = segment_purchase_rollups.quantity + excluded.quantity, "
-                "revenue = segment_purchase_rollups.revenue + excluded.revenue"
-            ),
-            [
-                {"s": s, "p": p, "a": a, "b": b, "n": int(t[0]), "q": int(t[1]), "r": t[2]}
-                for (s, p, a, b), t in sorted(totals.items())
-            ],
-        )
+# Rows of the step's id range whose user is a member of a live tracked segment that counts them.
+_TRACKED_JOIN = (
+    "FROM {table} r JOIN segment_members m ON m.user_id = r.user_id "
+    "JOIN segments s ON s.id = m.segment_id "
+    "WHERE r.id > :lo AND r.id <= :hi AND s.analytics_tracking AND NOT s.archived "
+    "AND r.id > coalesce(s.{after}, 0)"
+)
+
+
+def _event_rollup_sql(per_app: bool) -> str:
+    """Add the step's events to the tracked rollups: all apps, or per app of rows with one."""
+    app = "r.app_id" if per_app else str(ALL_APPS)
+    only = " AND r.app_id IS NOT NULL" if per_app else ""
+    return (
+        "INSERT INTO segment_event_rollups (segment_id, event_id, app_id, bucket, count) "
+        f"SELECT m.segment_id, r.event_id, {app}, {_bucket_sql('r.time_ms')}, count(*) "
+        + _TRACKED_JOIN.format(table="events", after="tracking_events_after")
+        + only
+        + " GROUP BY 1, 2, 3, 4 ON CONFLICT (segment_id, event_id, app_id, bucket) "
+        "DO UPDATE SET count = segment_event_rollups.count + excluded.count"
+    )
+
+
+def _purchase_rollup_sql(per_product: bool, per_app: bool) -> str:
+    """Add the step's purchases to the tracked rollups, for one (product, app) key pairing."""
+    product = "r.product_id" if per_product else str(ALL_PRODUCTS)
+    app = "r.app_id" if per_app else str(ALL_APPS)
+    only = " AND r.app_id IS NOT NULL" if per_app else ""
+    return (
+        "INSERT INTO segment_purchase_rollups (segment_id, product_id, app_id, bucket, "
+        "purchases, quantity, revenue) "
+        f"SELECT m.segment_id, {product}, {app}, {_bucket_sql('r.time_ms')}, count(*), "
+        "sum(r.quantity), sum(r.price * r.quantity) "
+        + _TRACKED_JOIN.format(table="purchases", after="tracking_purchases_after")
+        + only
+        + " GROUP BY 1, 2, 3, 4 ON CONFLICT (segment_id, product_id, app_id, bucket) DO UPDATE "
+        "SET purchases = segment_purchase_rollups.purchases + excluded.purchases, "
+        "quantity = segment_purchase_rollups.quantity + excluded.quantity, "
+        "revenue = segment_purchase_rollups.revenue + excluded.revenue"
+    )
+
+
+_EVENT_ROLLUPS = tuple(text(_event_rollup_sql(per_app)) for per_app in (False, True))
+_PURCHASE_ROLLUPS = tuple(
+    text(_purchase_rollup_sql(per_product, per_app))
+    for per_product in (False, True)
+    for per_app in (False, True)
+)
+
+
+def _count_tracked(conn: Connection, read: _Batch) -> None:
+    """Add the step's events and purchases to the rollups of the tracked segments their users
+    are members of, as stored by this step (one grouped statement per key pairing, in SQL).
+
+    The step's rows are exactly those in its id ranges (marks, new marks]: the ranges it read.
+    """
+    for name, statements in (("events", _EVENT_ROLLUPS), ("purchases", _PURCHASE_ROLLUPS)):
+        lo, hi = read.marks[name], read.new_marks[name]
+        if hi <= lo:
+            continue
+        for statement in statements:
+            conn.execute(statement, {"lo": lo, "hi": hi})
 
 
 # -- backfill ----------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ from sqlalchemy.engine import Connection
 
 from heron.segments.definition import References
 from heron.segments.evaluate import DAY_MS, Facts, Stats
-from heron.store.schema import apps, custom_events, kpi_users, products, users
+from heron.store.driver import READ_CHUNK, fetch, in_ids
+from heron.store.schema import apps, custom_events, kpi_users, products
 from heron.users import history
 
 __all__ = ["Needs", "load_facts", "merge_references"]
@@ -51,10 +52,10 @@ def merge_references(refs: Iterable[References]) -> Needs:
     return Needs(frozenset(events), frozenset(products_), frozenset(apps_), *windows)
 
 
-def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
-    """IN-list sized slices."""
-    for start in range(0, len(ids), _CHUNK):
-        yield list(ids[start : start + _CHUNK])
+def _chunks(ids: Sequence[int], size: int = _CHUNK) -> Iterable[list[int]]:
+    """Slices of `size` ids (IN-list sized by default)."""
+    for start in range(0, len(ids), size):
+        yield list(ids[start : start + size])
 
 
 def load_facts(
@@ -62,14 +63,15 @@ def load_facts(
 ) -> dict[int, Facts]:
     """Facts for each user of the workspace that still exists (deleted users are absent)."""
     found: dict[int, Facts] = {}
-    for chunk in _chunks(sorted(set(user_ids))):
-        rows = conn.execute(
-            select(users.c.id, users.c.standard, users.c.custom).where(
-                users.c.workspace_id == workspace_id, users.c.id.in_(chunk)
-            )
+    for chunk in _chunks(sorted(set(user_ids)), READ_CHUNK):
+        # the workspace is checked here: with it in SQL, SQLite scans the workspace's users
+        where, params = in_ids(conn, "id", chunk)
+        rows = fetch(
+            conn, f"SELECT id, workspace_id, standard, custom FROM users WHERE {where}", params
         )
-        for uid, standard, custom in rows:
-            found[int(uid)] = Facts(_decode(standard), _decode(custom))
+        for uid, ws, standard, custom in rows:
+            if ws == workspace_id:
+                found[int(uid)] = Facts(_decode(standard), _decode(custom))
     if not found:
         return found
     ids = sorted(found)

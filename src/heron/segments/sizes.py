@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine, Row
 from heron.analytics.buckets import zone
 from heron.store.engine import WRITE_OPTION
 from heron.store.schema import segment_daily_sizes, segments, workspaces
+from heron.store.writelock import WriteLock
 
 __all__ = ["local_day", "size_series", "snapshot"]
 
@@ -44,16 +45,21 @@ def snapshot(engine: Engine, now_ms: int) -> int:
     if not rows:
         return 0
     values = [{"s": int(sid), "d": local_day(now_ms, tz), "n": int(size)} for sid, size, tz in rows]
-    with engine.connect() as conn:
-        conn = conn.execution_options(**{WRITE_OPTION: True})
-        with conn.begin():
-            conn.execute(
-                text(
-                    "INSERT INTO segment_daily_sizes (segment_id, day, size) VALUES (:s, :d, :n) "
-                    "ON CONFLICT (segment_id, day) DO UPDATE SET size = excluded.size"
-                ),
-                values,
-            )
+    lock = WriteLock(engine)  # like every writer: never meet ingest at SQLite's busy handler
+    try:
+        with lock.held(), engine.connect() as conn:
+            conn = conn.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                conn.execute(
+                    text(
+                        "INSERT INTO segment_daily_sizes (segment_id, day, size) "
+                        "VALUES (:s, :d, :n) "
+                        "ON CONFLICT (segment_id, day) DO UPDATE SET size = excluded.size"
+                    ),
+                    values,
+                )
+    finally:
+        lock.close()
     return len(values)
 
 

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from heron.store.driver import READ_CHUNK, fetch, in_ids, mark
 from heron.store.schema import HISTORY_EVENT, HISTORY_PURCHASE
 from heron.users.history_index import SOURCES, Source, in_list, lock_state, read_state, run_ids
 
@@ -60,36 +62,25 @@ class HistoryRow:
     row_id: int
 
 
-def _chunks(values: Iterable[int]) -> Iterable[list[int]]:
-    """Split ids into IN-list sized chunks, in ascending order."""
+def _chunks(values: Iterable[int], size: int = _CHUNK) -> Iterable[list[int]]:
+    """Split ids into IN-list sized chunks (`size` ids), in ascending order."""
     ordered = sorted(set(values))
-    for start in range(0, len(ordered), _CHUNK):
-        yield ordered[start : start + _CHUNK]
-
-
-def _window(column: str, since_ms: int | None, until_ms: int | None) -> str:
-    """SQL for `since_ms <= column < until_ms` (either side optional), with :since / :until."""
-    sql = ""
-    if since_ms is not None:
-        sql += f" AND {column} >= :since"
-    if until_ms is not None:
-        sql += f" AND {column} < :until"
-    return sql
+    for start in range(0, len(ordered), size):
+        yield ordered[start : start + size]
 
 
 def _workspace_users(conn: Connection, workspace_id: int, user_ids: Iterable[int]) -> list[int]:
-    """The given ids that are users of the workspace (others never match)."""
+    """The given ids that are users of the workspace (others never match).
+
+    The workspace is checked here, not in SQL: with `workspace_id = ? AND id IN (...)` SQLite
+    picks a workspace index and scans every user of the workspace.
+    """
     found: list[int] = []
-    for chunk in _chunks(user_ids):
-        marks, params = in_list("u", chunk)
-        found.extend(
-            int(uid)
-            for (uid,) in conn.execute(
-                text(f"SELECT id FROM users WHERE workspace_id = :ws AND id IN ({marks})"),
-                {"ws": workspace_id, **params},
-            )
-        )
-    return found
+    for chunk in _chunks(user_ids, READ_CHUNK):
+        where, params = in_ids(conn, "id", chunk)
+        rows = fetch(conn, f"SELECT id, workspace_id FROM users WHERE {where}", params)
+        found.extend(int(uid) for uid, ws in rows if ws == workspace_id)
+    return sorted(found)
 
 
 def _rows(
@@ -104,7 +95,7 @@ def _rows(
     if not user_ids or (item_ids is not None and not item_ids):
         return []
     by_row: dict[int, HistoryRow] = {}
-    for chunk in _chunks(user_ids):
+    for chunk in _chunks(user_ids, READ_CHUNK):  # one scan of the raw tail per chunk
         for row in _chunk_rows(conn, source, chunk, since_ms, until_ms, item_ids):
             by_row[row.row_id] = row
     return sorted(by_row.values(), key=lambda r: (r.user_id, r.time_ms, r.row_id))
@@ -135,20 +126,26 @@ def _chunk_rows(
 
 
 def _filters(
+    conn: Connection,
     user_ids: list[int],
     since_ms: int | None,
     until_ms: int | None,
     item_ids: Sequence[int] | None,
     item: str,
-) -> tuple[str, dict[str, int]]:
-    """SQL `user_id IN (...)` plus the optional time window and item list, with parameters."""
-    marks, params = in_list("u", user_ids)
-    sql = f" AND user_id IN ({marks})" + _window("time_ms", since_ms, until_ms)
-    params.update({k: v for k, v in (("since", since_ms), ("until", until_ms)) if v is not None})
+) -> tuple[str, list[Any]]:
+    """Driver SQL `user_id IN (...)` plus the optional time window and item list; parameters."""
+    sql, params = in_ids(conn, "user_id", user_ids)
+    sql = " AND " + sql
+    if since_ms is not None:
+        sql += f" AND time_ms >= {mark(conn)}"
+        params.append(since_ms)
+    if until_ms is not None:
+        sql += f" AND time_ms < {mark(conn)}"
+        params.append(until_ms)
     if item_ids is not None:
-        item_marks, items = in_list("i", sorted(set(item_ids)))
-        sql += f" AND {item} IN ({item_marks})"
-        params.update(items)
+        items, more = in_ids(conn, item, sorted(set(item_ids)))
+        sql += " AND " + items
+        params.extend(more)
     return sql, params
 
 
@@ -164,16 +161,15 @@ def _indexed(
     """The users' rows in the given runs."""
     if not runs:
         return []
-    run_marks, params = in_list("run", runs)
-    where, more = _filters(user_ids, since_ms, until_ms, item_ids, "item_id")
-    found = conn.execute(
-        text(
-            "SELECT user_id, item_id, time_ms, row_id FROM user_history "
-            f"WHERE run IN ({run_marks}) AND kind = {source.kind}{where}"
-        ),
-        {**params, **more},
+    run_sql, params = in_ids(conn, "run", runs)
+    where, more = _filters(conn, user_ids, since_ms, until_ms, item_ids, "item_id")
+    found = fetch(
+        conn,
+        "SELECT user_id, item_id, time_ms, row_id FROM user_history "
+        f"WHERE {run_sql} AND kind = {int(source.kind)}{where}",
+        params + more,
     )
-    return [HistoryRow(int(u), int(i), int(t), int(r)) for u, i, t, r in found]
+    return [HistoryRow(u, i, t, r) for u, i, t, r in found]
 
 
 def _tail(
@@ -186,15 +182,14 @@ def _tail(
     item_ids: Sequence[int] | None,
 ) -> list[HistoryRow]:
     """The users' raw rows past `indexed_upto` (not in any run yet)."""
-    where, params = _filters(user_ids, since_ms, until_ms, item_ids, source.item_column)
-    found = conn.execute(
-        text(
-            f"SELECT user_id, {source.item_column}, time_ms, id FROM {source.table} "
-            f"WHERE id > :after{where}"
-        ),
-        {"after": indexed_upto, **params},
+    where, params = _filters(conn, user_ids, since_ms, until_ms, item_ids, source.item_column)
+    found = fetch(
+        conn,
+        f"SELECT user_id, {source.item_column}, time_ms, id FROM {source.table} "
+        f"WHERE id > {mark(conn)}{where}",
+        [indexed_upto, *params],
     )
-    return [HistoryRow(int(u), int(i), int(t), int(r)) for u, i, t, r in found]
+    return [HistoryRow(u, i, t, r) for u, i, t, r in found]
 
 
 def event_rows(
