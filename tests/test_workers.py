@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.serverproc import ServerProcess, process_group_members
 
 from heron.workers import reuse_port_supported
+from serverproc import ServerProcess, process_group_members
 
 pytestmark = pytest.mark.skipif(
     not reuse_port_supported() or not Path("/proc/net/tcp").exists(),

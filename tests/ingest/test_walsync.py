@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
-from tests.conftest import BACKEND, Workspace, auth
 
+from conftest import BACKEND, Workspace, auth
 from heron.app import create_app
 from heron.config import Settings
 from heron.store import walsync

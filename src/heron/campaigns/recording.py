@@ -29,6 +29,7 @@ from heron.analytics.kpi import LocalDays
 from heron.campaigns import store
 from heron.campaigns.definition import Control, channel_of
 from heron.campaigns.stats import ENROLLED, RECIPIENTS, SENT, kinds_for
+from heron.store.driver import unindexed
 from heron.store.schema import (
     campaign_daily,
     campaign_daily_users,
@@ -108,7 +109,7 @@ def _check_users(conn: Connection, workspace_id: int, user_ids: Iterable[int]) -
         found = set(
             conn.execute(
                 select(users.c.id).where(
-                    users.c.workspace_id == workspace_id, users.c.id.in_(chunk)
+                    unindexed(users.c.workspace_id) == workspace_id, users.c.id.in_(chunk)
                 )
             ).scalars()
         )

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 from sqlalchemy.engine import Connection
 
-__all__ = ["READ_CHUNK", "fetch", "in_ids", "mark"]
+__all__ = ["READ_CHUNK", "fetch", "in_ids", "mark", "unindexed"]
 
 READ_CHUNK = 20_000  # ids per list parameter: bounds one statement's work, not a driver limit
 _encode = msgspec.json.encode
@@ -37,3 +37,13 @@ def in_ids(conn: Connection, column: str, ids: Sequence[int]) -> tuple[str, list
 def fetch(conn: Connection, sql: str, params: Sequence[Any]) -> list[Any]:
     """Every row of a driver-level statement (tuples; `sql` uses `mark(conn)` placeholders)."""
     return list(conn.exec_driver_sql(sql, tuple(params)).fetchall())
+
+
+def unindexed(column: Any) -> Any:
+    """`column + 0`: the same value, but no index on `column` can serve the comparison.
+
+    For `workspace_id = ? AND id IN (...)` on `users`, SQLite's planner may pick the
+    (workspace_id, external_id) index and walk every user of the workspace instead of seeking
+    the ids by primary key; comparing `workspace_id + 0` leaves it only the primary key.
+    """
+    return column + 0

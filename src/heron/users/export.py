@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from heron.ingest.attribute_values import format_epoch_ms
+from heron.store.driver import unindexed
 from heron.store.schema import apps, products, users
 from heron.users import history, lookup, profiles
 from heron.users.parse import Target
@@ -132,7 +133,10 @@ def export_users(
                 users.c.created_at_ms,
                 users.c.standard,
                 users.c.custom,
-            ).where(users.c.workspace_id == workspace_id, users.c.id.in_(sorted(set(user_ids))))
+            ).where(
+                unindexed(users.c.workspace_id) == workspace_id,
+                users.c.id.in_(sorted(set(user_ids))),
+            )
         )
     }
     exported = []

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 from heron.analytics.kpi import LocalDays
 from heron.ingest.trackstore import email_key, new_braze_id, phone_key
 from heron.segments import changes as segment_changes
+from heron.store.driver import unindexed
 from heron.store.schema import (
     ALL_APPS,
     kpi_daily,
@@ -180,7 +181,9 @@ def drop(conn: Connection, workspace_id: int, user_ids: Iterable[int]) -> None:
         conn.execute(
             delete(table).where(table.c.workspace_id == workspace_id, table.c.user_id.in_(ids))
         )
-    conn.execute(delete(users).where(users.c.workspace_id == workspace_id, users.c.id.in_(ids)))
+    conn.execute(
+        delete(users).where(unindexed(users.c.workspace_id) == workspace_id, users.c.id.in_(ids))
+    )
     segment_changes.forget_users(conn, ids)
 
 
