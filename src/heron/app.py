@@ -29,6 +29,7 @@ from heron.http.errors import (
     JSONResponse,
     braze_error_handler,
     http_exception_handler,
+    storage_busy_handler,
     unexpected_error_handler,
 )
 from heron.ingest.routes import routes as ingest_routes
@@ -40,6 +41,7 @@ from heron.runtime import tune_gc
 from heron.segments.api import routes as segment_routes
 from heron.segments.api import start_tasks as start_segment_tasks
 from heron.store import migrate
+from heron.store.busy import StorageBusy
 from heron.store.engine import make_engine
 from heron.store.walsync import durable_wal_path
 from heron.users.routes import routes as user_routes
@@ -116,6 +118,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         exception_handlers={
             BrazeError: braze_error_handler,
             HTTPException: http_exception_handler,
+            StorageBusy: storage_busy_handler,
             Exception: unexpected_error_handler,
         },
         lifespan=lifespan,

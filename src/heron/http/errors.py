@@ -80,6 +80,14 @@ async def http_exception_handler(_request: Request, exc: Exception) -> Response:
     return JSONResponse({"message": message}, status_code=exc.status_code, headers=exc.headers)
 
 
+async def storage_busy_handler(_request: Request, exc: Exception) -> Response:
+    """A read that kept meeting concurrent reorganisation (heron.store.busy): 503, retry."""
+    log.warning("answering 503: %s", exc)
+    return JSONResponse(
+        {"message": UNAVAILABLE_MESSAGE}, status_code=503, headers={"Retry-After": "1"}
+    )
+
+
 async def unexpected_error_handler(_request: Request, exc: Exception) -> Response:
     """Last resort: log the bug and answer 500 in Braze's shape (tests assert this never runs)."""
     log.exception("unhandled error", exc_info=exc)

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from heron.store.busy import StorageBusy
 from heron.store.driver import READ_CHUNK, fetch, in_ids, mark
 from heron.store.schema import HISTORY_EVENT, HISTORY_PURCHASE
 from heron.users.history_index import SOURCES, Source, in_list, lock_state, read_state, run_ids
@@ -122,7 +123,7 @@ def _chunk_rows(
         found += _tail(conn, source, indexed_upto, user_ids, since_ms, until_ms, item_ids)
         if run_ids(conn, source.kind) == runs:
             return found
-    raise RuntimeError("user history runs kept changing while they were read")
+    raise StorageBusy("user history runs kept changing while they were read")
 
 
 def _filters(
