@@ -112,6 +112,9 @@ class GroupCommitWriter:
         self._checkpointer: Checkpointer | None = None
         if wal_path is not None and engine.url.database:
             self._checkpointer = Checkpointer(engine.url.database, wal_path)
+        # An fsync error is final: Linux may drop the pages it could not write and report a
+        # later fsync as a success, so nothing written after it can be called durable again.
+        self._sync_failed: str | None = None
         self.groups_committed = 0
         self.syncs = 0
         self.requests_committed = 0
@@ -150,6 +153,8 @@ class GroupCommitWriter:
         """Queue a batch and wait until it is committed (or has failed)."""
         if self._thread is None:
             raise StorageUnavailable("the writer is not running")
+        if self._sync_failed is not None:
+            raise StorageUnavailable(self._sync_failed)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[TrackOutcome] = loop.create_future()
         self._queue.put(_Pending(batch, loop, future))
@@ -163,6 +168,8 @@ class GroupCommitWriter:
         """
         if self._thread is None:
             raise StorageUnavailable("the writer is not running")
+        if self._sync_failed is not None:
+            raise StorageUnavailable(self._sync_failed)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._queue.put(_Job(work, loop, future))
@@ -289,13 +296,18 @@ class GroupCommitWriter:
                     stopping = True
                     break
                 acks.extend(more)
-            try:
-                self._wal.sync()
-            except OSError as exc:
+            if self._sync_failed is None:
+                try:
+                    self._wal.sync()
+                except OSError as exc:
+                    self._sync_failed = f"could not flush to disk ({exc}); restart the server"
+                    log.critical(
+                        "fsync of the WAL failed: refusing every write until restarted (%s)", exc
+                    )
+            if self._sync_failed is not None:
                 # Committed but not known to be on disk: never claim durability.
-                log.exception("fsync of the WAL failed; answering 503 to %d requests", len(acks))
                 for pending, _outcome in acks:
-                    _deliver(pending, StorageUnavailable(f"could not flush to disk: {exc}"))
+                    _deliver(pending, StorageUnavailable(self._sync_failed))
                 continue
             self.syncs += 1
             for pending, outcome in acks:
