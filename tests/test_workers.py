@@ -65,13 +65,19 @@ def _workers(server: ServerProcess) -> list[int]:
     ]
 
 
+def _both_workers(server: ServerProcess) -> list[int]:
+    """The two workers' pids, once both listen (they start a moment after the health check)."""
+    deadline = time.monotonic() + 30
+    while len(workers := _workers(server)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(workers) == 2, server.log_tail()
+    return workers
+
+
 def test_keep_alive_connections_spread_over_the_workers(database_url: str, tmp_path: Path) -> None:
     """16 connections opened at once: every one of the 2 workers serves some of them."""
     with ServerProcess(database_url, tmp_path / "server.log", workers=2) as server:
-        deadline = time.monotonic() + 30
-        while len(workers := _workers(server)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert len(workers) == 2, server.log_tail()
+        workers = _both_workers(server)
         connections = [
             http.client.HTTPConnection(server.host, server.port, timeout=10)
             for _ in range(CONNECTIONS)
@@ -98,10 +104,7 @@ def test_keep_alive_connections_spread_over_the_workers(database_url: str, tmp_p
 def test_a_killed_worker_is_replaced(database_url: str, tmp_path: Path) -> None:
     """SIGKILL one worker: another starts and the server keeps answering on every worker."""
     with ServerProcess(database_url, tmp_path / "server.log", workers=2) as server:
-        deadline = time.monotonic() + 30
-        while len(workers := _workers(server)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert len(workers) == 2, server.log_tail()
+        workers = _both_workers(server)
         os.kill(workers[0], signal.SIGKILL)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
