@@ -39,3 +39,14 @@ def test_blocks_stay_under_the_variable_limit() -> None:
         size = block_rows(width)
         assert size * width <= MAX_VARIABLES
         assert size & (size - 1) == 0  # a power of two
+
+
+def test_returning_rows_come_back_from_every_block() -> None:
+    """A RETURNING tail: the rows of all blocks are returned (how the KPI upsert reads them)."""
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE k (id INTEGER PRIMARY KEY, v INTEGER)")
+    returned = insert_rows(
+        conn.cursor(), "INSERT INTO k (id, v)", [(n, n * 2) for n in range(300)], " RETURNING id"
+    )
+    assert sorted(r[0] for r in returned) == list(range(300))
+    assert insert_rows(conn.cursor(), "INSERT INTO k (id, v)", [(1000, 1)]) == []

@@ -243,7 +243,6 @@ class KpiRecorder:
         self._filter_bytes = 0
         self._clocks: dict[int, LocalDays] = {}
         self._staged: list[tuple[int, int, int, int]] = []  # (ws, app key, day, user) to publish
-        self._statements: dict[tuple[str, int], str] = {}
 
     # -- transaction bookkeeping ----------------------------------------------------------------
 
@@ -492,24 +491,10 @@ class KpiRecorder:
             cur.execute(_PG_UPSERT_USERS, [list(column) for column in zip(*rows, strict=True)])
             results = cur.fetchall()
         else:
-            results = []
-            for start in range(0, len(rows), _ROWS_PER_STATEMENT):
-                chunk = rows[start : start + _ROWS_PER_STATEMENT]
-                cur.execute(self._sqlite_upsert_users(len(chunk)), [v for r in chunk for v in r])
-                results += cur.fetchall()
+            results = insert_rows(cur, _INSERT_USERS, rows, f" {_ON_USER}")
         for ws, app, uid, first, last in results:
             previous[(int(ws), int(app), int(uid))] = (first, last)
         return previous
-
-    def _sqlite_upsert_users(self, rows: int) -> str:
-        """The multi-row `kpi_users` upsert for `rows` rows (cached)."""
-        statement = self._statements.get(("users", rows))
-        if statement is None:
-            values = ", ".join(["(?, ?, ?, ?, ?)"] * rows)
-            statement = self._statements[("users", rows)] = (
-                f"{_INSERT_USERS} VALUES {values} {_ON_USER}"
-            )
-        return statement
 
     def _recorded_days(
         self,

@@ -149,12 +149,16 @@ class GroupCommitWriter:
         if self._wal is not None:
             self._wal.close()
 
-    async def submit(self, batch: TrackBatch) -> TrackOutcome:
-        """Queue a batch and wait until it is committed (or has failed)."""
+    def _ensure_accepting(self) -> None:
+        """Refuse new work when the writer is stopped or an fsync has failed (503)."""
         if self._thread is None:
             raise StorageUnavailable("the writer is not running")
         if self._sync_failed is not None:
             raise StorageUnavailable(self._sync_failed)
+
+    async def submit(self, batch: TrackBatch) -> TrackOutcome:
+        """Queue a batch and wait until it is committed (or has failed)."""
+        self._ensure_accepting()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[TrackOutcome] = loop.create_future()
         self._queue.put(_Pending(batch, loop, future))
@@ -166,10 +170,7 @@ class GroupCommitWriter:
         For writes that must serialize with ingest (user merges, deletes): queued in order with
         track requests, committed before this returns; an exception rolls it back and is raised.
         """
-        if self._thread is None:
-            raise StorageUnavailable("the writer is not running")
-        if self._sync_failed is not None:
-            raise StorageUnavailable(self._sync_failed)
+        self._ensure_accepting()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._queue.put(_Job(work, loop, future))

@@ -33,14 +33,18 @@ def block_rows(width: int) -> int:
     return 1 << (limit.bit_length() - 1)
 
 
-def insert_rows(cur: Any, head: str, rows: Sequence[Sequence[Any]], tail: str = "") -> None:
+def insert_rows(
+    cur: Any, head: str, rows: Sequence[Sequence[Any]], tail: str = ""
+) -> list[tuple[Any, ...]]:
     """Run `head VALUES ... tail` over every row, in blocks; `head` names table and columns.
 
-    `tail` may be an `ON CONFLICT ...` clause; rows of one call must not repeat a conflict key
-    if the statement is meant for PostgreSQL too (SQLite applies them in order).
+    `tail` may be an `ON CONFLICT ...` clause, and a `RETURNING` one: the rows every block
+    returned are the result (empty without RETURNING). Rows of one call must not repeat a
+    conflict key if the statement is meant for PostgreSQL too (SQLite applies them in order).
     """
+    returned: list[tuple[Any, ...]] = []
     if not rows:
-        return
+        return returned
     width = len(rows[0])
     largest = block_rows(width)
     start, count = 0, len(rows)
@@ -49,4 +53,6 @@ def insert_rows(cur: Any, head: str, rows: Sequence[Sequence[Any]], tail: str = 
         size = largest if left >= largest else 1 << (left.bit_length() - 1)
         block = rows[start : start + size]
         cur.execute(_statement(head, width, size, tail), list(chain.from_iterable(block)))
+        returned += cur.fetchall()
         start += size
+    return returned
