@@ -74,30 +74,55 @@ def _both_workers(server: ServerProcess) -> list[int]:
     return workers
 
 
+def _connection_counts(server: ServerProcess, *, wait_for_workers_first: bool) -> dict[int, int]:
+    """Open 16 keep-alive connections at once, a request on each: connections per worker."""
+    workers = _both_workers(server) if wait_for_workers_first else []
+    connections = [
+        http.client.HTTPConnection(server.host, server.port, timeout=60) for _ in range(CONNECTIONS)
+    ]
+    for connection in connections:
+        connection.connect()
+    for connection in connections:  # a request on each: the connection is accepted
+        connection.request("GET", "/healthz")
+        assert connection.getresponse().read() == b'{"status":"ok"}'
+    workers = workers or _both_workers(server)
+    accepted = _accepted_inodes(server.port)
+    per_worker = {pid: _socket_inodes(pid) for pid in workers}
+    counts = dict.fromkeys(workers, 0)
+    for connection in connections:
+        inode = accepted[connection.sock.getsockname()[1]]
+        owners = [pid for pid, inodes in per_worker.items() if inode in inodes]
+        assert len(owners) == 1
+        counts[owners[0]] += 1
+    for connection in connections:
+        connection.close()
+    assert sum(counts.values()) == CONNECTIONS
+    return counts
+
+
 def test_keep_alive_connections_spread_over_the_workers(database_url: str, tmp_path: Path) -> None:
     """16 connections opened at once: every one of the 2 workers serves some of them."""
     with ServerProcess(database_url, tmp_path / "server.log", workers=2) as server:
-        workers = _both_workers(server)
-        connections = [
-            http.client.HTTPConnection(server.host, server.port, timeout=10)
-            for _ in range(CONNECTIONS)
-        ]
-        for connection in connections:
-            connection.connect()
-        for connection in connections:  # a request on each: the connection is accepted
-            connection.request("GET", "/healthz")
-            assert connection.getresponse().read() == b'{"status":"ok"}'
-        accepted = _accepted_inodes(server.port)
-        per_worker = {pid: _socket_inodes(pid) for pid in workers}
-        counts = dict.fromkeys(workers, 0)
-        for connection in connections:
-            inode = accepted[connection.sock.getsockname()[1]]
-            owners = [pid for pid, inodes in per_worker.items() if inode in inodes]
-            assert len(owners) == 1
-            counts[owners[0]] += 1
-        for connection in connections:
-            connection.close()
-    assert sum(counts.values()) == CONNECTIONS
+        counts = _connection_counts(server, wait_for_workers_first=True)
+    assert all(count > 0 for count in counts.values()), counts
+
+
+def test_connections_made_while_a_worker_restarts_wait_for_it(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Regression: a missing worker's share of new connections waits for its replacement.
+
+    Each worker used to open its own socket when it started. While one was (re)starting, the
+    other was the only listener and took every new connection for good: bench/ingest.py's
+    client connected as soon as the first worker answered and measured one worker of two.
+    Now the parent holds every worker's listening socket from the start.
+    """
+    with ServerProcess(database_url, tmp_path / "server.log", workers=2) as server:
+        victim = _both_workers(server)[0]
+        os.kill(victim, signal.SIGKILL)
+        time.sleep(0.1)  # it is gone; its replacement starts about a second later
+        counts = _connection_counts(server, wait_for_workers_first=False)
+    assert victim not in counts
     assert all(count > 0 for count in counts.values()), counts
 
 

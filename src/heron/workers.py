@@ -7,10 +7,14 @@ leaving the other core idle. With SO_REUSEPORT each worker has its own accept qu
 kernel hashes every new connection to one of them, so connections spread evenly whatever their
 timing. Where the platform has no SO_REUSEPORT (not Linux), `heron serve` uses uvicorn's mode.
 
-The parent binds the port first without listening (connections only reach listening sockets),
-so a taken port fails at once and the port stays reserved while a worker restarts. A worker
-that exits unexpectedly is started again; SIGINT/SIGTERM stop every worker gracefully (each
-stores and acknowledges what it already accepted, see heron.ingest.writer).
+The parent opens every worker's socket, listening, before it starts any worker, and hands each
+worker its own. Had each worker opened its socket when it started, the first worker up would
+be the only listener for a moment, and clients that connect as soon as the server answers (a
+connection pool warming up, bench/ingest.py) would all land on it and stay there. A
+connection that arrives before its worker is up waits in that socket's accept queue. Opening
+the sockets first also makes a taken port fail at once. A worker that exits unexpectedly is
+replaced by one on the same socket; SIGINT/SIGTERM stop every worker gracefully (each stores
+and acknowledges what it already accepted, see heron.ingest.writer).
 """
 
 from __future__ import annotations
@@ -39,8 +43,8 @@ def reuse_port_supported() -> bool:
     return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 
 
-def reuse_port_socket(host: str, port: int, *, listen: bool) -> socket.socket:
-    """A TCP socket bound to (host, port) with SO_REUSEPORT, listening if asked."""
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket listening on (host, port) with SO_REUSEPORT."""
     family, kind, proto, _, address = socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )[0]
@@ -49,17 +53,15 @@ def reuse_port_socket(host: str, port: int, *, listen: bool) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
-        if listen:
-            sock.listen(LISTEN_BACKLOG)
+        sock.listen(LISTEN_BACKLOG)
     except OSError:
         sock.close()
         raise
     return sock
 
 
-def _serve_one(config: dict[str, Any], host: str, port: int) -> None:
-    """A worker process: its own listening socket, then uvicorn until told to stop."""
-    sock = reuse_port_socket(host, port, listen=True)
+def _serve_one(config: dict[str, Any], sock: socket.socket) -> None:
+    """A worker process: uvicorn on the listening socket the parent opened for it."""
     server = uvicorn.Server(uvicorn.Config(**config))
     server.run(sockets=[sock])
 
@@ -75,27 +77,35 @@ class WorkerPool:
         self._count = workers
         self._context = multiprocessing.get_context("spawn")
         self._processes: list[BaseProcess] = []
+        self._sockets: list[socket.socket] = []
         self._stop = threading.Event()
 
     def run(self) -> None:
         """Serve until SIGINT or SIGTERM; returns after every worker has stopped."""
-        reserved = reuse_port_socket(self._host, self._port, listen=False)
-        self._port = int(reserved.getsockname()[1])
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: self._stop.set())
         try:
-            self._processes = [self._start() for _ in range(self._count)]
+            self._open_sockets()
+            self._processes = [self._start(sock) for sock in self._sockets]
             while not self._stop.wait(0.5):
                 self._replace_dead()
         finally:
             self._stop_all()
-            reserved.close()
+            for sock in self._sockets:
+                sock.close()
 
-    def _start(self) -> BaseProcess:
-        """Start one worker process."""
-        process = self._context.Process(
-            target=_serve_one, args=(self._config, self._host, self._port), daemon=False
-        )
+    def _open_sockets(self) -> None:
+        """One listening socket per worker, all on one port (the first picks it for port 0)."""
+        port = self._port
+        for _ in range(self._count):
+            sock = reuse_port_socket(self._host, port)
+            self._sockets.append(sock)
+            port = int(sock.getsockname()[1])
+        self._port = port
+
+    def _start(self, sock: socket.socket) -> BaseProcess:
+        """Start one worker process serving `sock`."""
+        process = self._context.Process(target=_serve_one, args=(self._config, sock), daemon=False)
         process.start()
         return process
 
@@ -110,7 +120,7 @@ class WorkerPool:
             time.sleep(RESTART_DELAY_SECONDS)
             if self._stop.is_set():
                 return
-            self._processes[index] = self._start()
+            self._processes[index] = self._start(self._sockets[index])
 
     def _stop_all(self) -> None:
         """SIGTERM every worker (graceful), then wait; kill what outlives the timeout."""
