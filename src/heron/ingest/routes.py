@@ -92,10 +92,13 @@ async def users_track(request: Request) -> Response:
             else:
                 target.append((index, result))
     errors.extend(await drop_blocklisted(request, batch))  # not stored, reported
+    queued = {name: len(getattr(batch, name)) for name in sent}
 
     def render(outcome: TrackOutcome) -> bytes:
         """The 201 answer for this request once the writer has refused what it refused."""
-        return msgspec.json.encode(_answer(sent, batch, errors, outcome.refused))
+        # Not a closure over `batch`: the batch holds this function, and that cycle would keep
+        # every record of every request alive until the cyclic GC found it (long GC pauses).
+        return msgspec.json.encode(_answer(queued, errors, outcome.refused))
 
     if not batch.size():
         return Response(render(TrackOutcome()), status_code=201, media_type=JSON)
@@ -112,16 +115,18 @@ async def users_track(request: Request) -> Response:
 
 
 def _answer(
-    sent: dict[str, list[Any]],
-    batch: TrackBatch,
+    queued: dict[str, int],
     errors: list[ObjectError],
     refused: list[ObjectError],
 ) -> dict[str, Any]:
-    """Braze's success body: counts of the arrays sent and every object-level error."""
+    """Braze's success body: counts of the arrays sent and every object-level error.
+
+    `queued`: for each array the request sent, how many of its objects went to the writer.
+    """
     body: dict[str, Any] = {"message": "success"}
     for name in ARRAYS:
-        if name in sent:
-            stored = len(getattr(batch, name)) - sum(1 for e in refused if e.input_array == name)
+        if name in queued:
+            stored = queued[name] - sum(1 for e in refused if e.input_array == name)
             body[f"{name}_processed"] = stored
     if errors or refused:
         every = sorted(errors + refused, key=lambda e: (ARRAYS.index(e.input_array), e.index))
