@@ -453,6 +453,11 @@ def test_a_new_pair_is_one_row_and_its_first_day_stays_recorded(
             [ev("u2", "2025-02-20T13:00:00Z"), ev("u2", "2025-03-10T21:00:00Z", b)],
         )
         assert daily_rows(engine, ws.id) == before
+        # a day inside a known range, new to it, seen by a recorder that knows nothing
+        other.store._kpi = KpiRecorder(engine.dialect.name == "postgresql")
+        other.apply([ev("u1", "2025-03-15T12:00:00Z", a), ev("u1", "2025-03-20T13:00:00Z")])
+        assert_matches_brute_force(engine, ws.id, "America/New_York", first, last)
+        before = daily_rows(engine, ws.id)
     finally:
         writer.close()
         other.close()

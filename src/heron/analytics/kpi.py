@@ -527,45 +527,57 @@ class KpiRecorder:
     ) -> dict[_Key, list[int]]:
         """Each user's recorded days within MAU reach of the wanted ones (or further), sorted.
 
-        Besides `kpi_user_days`, a key's first day: the one its range had before this group's
-        upsert (`previous`), or for a key the upsert left unchanged, `kpi_users.first_day`.
+        Besides `kpi_user_days`, a key's first day counts: the one its range had before this
+        group's upsert (`previous`), or for a key the upsert left unchanged, `kpi_users`'
+        current one. An unchanged key whose wanted days are all its first or last day (both
+        always recorded) needs no `kpi_user_days` read: the common case of a pair that another
+        writer (server process) recorded first.
         """
         found: dict[_Key, list[int]] = {}
         for (ws, app), users in sorted(lookups.items()):
             for start in range(0, len(users), _ROWS_PER_STATEMENT):
                 chunk = users[start : start + _ROWS_PER_STATEMENT]
-                lo = min(min(days_of[(ws, app, uid)]) for uid in chunk) - MAU_DAYS
-                hi = max(max(days_of[(ws, app, uid)]) for uid in chunk) + MAU_DAYS
                 unchanged = []
                 for uid in chunk:
                     key = (ws, app, uid)
                     before = previous.get(key)
                     if before is None:
-                        found[key] = []
                         unchanged.append(uid)
+                        found[key] = []
                     else:
                         found[key] = [] if before[0] is None else [before[0]]
-                marks = ", ".join(["?"] * len(chunk))
+                read = chunk
+                if unchanged:
+                    marks = ", ".join(["?"] * len(unchanged))
+                    cur.execute(
+                        self._sql(
+                            "SELECT user_id, first_day, last_day FROM kpi_users WHERE "
+                            f"workspace_id = ? AND app_id = ? AND user_id IN ({marks})"
+                        ),
+                        [ws, app, *unchanged],
+                    )
+                    settled = set()
+                    for uid, first, last in cur.fetchall():
+                        key = (ws, app, int(uid))
+                        ends = {int(first), int(last)}
+                        found[key] = sorted(ends)
+                        if days_of[key] <= ends:
+                            settled.add(key[2])
+                    read = [uid for uid in chunk if uid not in settled]
+                if not read:
+                    continue
+                lo = min(min(days_of[(ws, app, uid)]) for uid in read) - MAU_DAYS
+                hi = max(max(days_of[(ws, app, uid)]) for uid in read) + MAU_DAYS
+                marks = ", ".join(["?"] * len(read))
                 cur.execute(
                     self._sql(
                         "SELECT user_id, day FROM kpi_user_days WHERE workspace_id = ? AND "
                         f"app_id = ? AND day BETWEEN ? AND ? AND user_id IN ({marks})"
                     ),
-                    [ws, app, lo, hi, *chunk],
+                    [ws, app, lo, hi, *read],
                 )
                 for uid, day in cur.fetchall():
                     found[(ws, app, int(uid))].append(int(day))
-                if unchanged:
-                    marks = ", ".join(["?"] * len(unchanged))
-                    cur.execute(
-                        self._sql(
-                            "SELECT user_id, first_day FROM kpi_users WHERE workspace_id = ? "
-                            f"AND app_id = ? AND user_id IN ({marks})"
-                        ),
-                        [ws, app, *unchanged],
-                    )
-                    for uid, day in cur.fetchall():
-                        found[(ws, app, int(uid))].append(int(day))
         for key, days in found.items():
             found[key] = sorted(set(days))
         return found
