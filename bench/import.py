@@ -294,6 +294,10 @@ def replay(args: argparse.Namespace, served: Served, bodies: list[bytes], count:
         served, args, bodies, once=True, warmup_s=0.0, duration_s=3600.0,
         max_requests=len(bodies),
     )  # fmt: skip
+    # The file's last body may be short (1,000,000 is not a multiple of 75): not an error.
+    short = f"201 acknowledging {count % dataset.EVENTS_PER_REQUEST}/{dataset.EVENTS_PER_REQUEST}"
+    if result.errors.get(short) == 1 and result.total_objects == count:
+        del result.errors[short]
     errors = sum(result.errors.values())
     outcome = Outcome(
         "replay", result.total_objects, result.run_seconds, result.run_cpu[1],

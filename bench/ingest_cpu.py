@@ -16,9 +16,11 @@ import asyncio
 import os
 import platform
 import random
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -28,11 +30,51 @@ from heron.admin import keys as key_admin
 from heron.app import create_app
 from heron.config import Settings
 from heron.ingest import trackstore
+from heron.ingest import writer as group_writer
 from heron.ingest.batch import TrackBatch, TrackOutcome
 from heron.store import migrate
 from heron.store.engine import make_engine
 
 Message = dict[str, Any]
+# CPU seconds of the writer thread: storing groups, and its background steps under the lock
+WRITER_CPU = {"commit": 0.0, "background": 0.0}
+
+
+def _time_writer() -> None:
+    """Count the writer thread's CPU (thread_time) in its group commits and background steps."""
+
+    def timed(method: Any, slot: str) -> Any:
+        def wrapper(*args: Any) -> Any:
+            started = time.thread_time()
+            try:
+                return method(*args)
+            finally:
+                WRITER_CPU[slot] += time.thread_time() - started
+
+        return wrapper
+
+    cls = group_writer.GroupCommitWriter
+    cls._commit = timed(cls._commit, "commit")  # type: ignore[method-assign]
+    cls._index_history = timed(cls._index_history, "background")  # type: ignore[method-assign]
+    cls._compact = timed(cls._compact, "background")  # type: ignore[method-assign]
+
+
+def _workload_bodies(workload: str, count: int) -> list[bytes]:
+    """bench/ingest.py's bodies: its 1,000 cycled (`classic`) or `count` distinct (`fresh`)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from benchlib import dataset
+
+    now_ms = time.time_ns() // 1_000_000
+    catalog = dataset.make_catalog()
+    if workload == "classic":
+        cycled = dataset.build_bodies(catalog, 1000, now_ms)
+        return [cycled[i % len(cycled)] for i in range(count)]
+    rng = random.Random(11)
+    size = dataset.EVENTS_PER_REQUEST
+    return [
+        msgspec.json.encode({"events": dataset.draw_events(catalog, rng, size, now_ms)})
+        for _ in range(count)
+    ]
 
 
 def _bodies(app_ids: list[str], count: int) -> list[bytes]:
@@ -132,9 +174,11 @@ async def _run(app: Any, secret: str, bodies: list[bytes], requests: int, concur
             await factory()
 
     await asyncio.gather(*(bounded(lambda b=b: call(b)) for b in bodies[:200]))  # warm-up
+    measured = bodies[200:] if len(bodies) > 200 else bodies
+    WRITER_CPU.update(commit=0.0, background=0.0)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     await asyncio.gather(
-        *(bounded(lambda i=i: call(bodies[i % len(bodies)])) for i in range(requests))
+        *(bounded(lambda i=i: call(measured[i % len(measured)])) for i in range(requests))
     )
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     per_request = cpu / requests
@@ -147,7 +191,12 @@ async def _run(app: Any, secret: str, bodies: list[bytes], requests: int, concur
         f"CPU/request  {per_request * 1e6:,.0f} us  ({per_request * 1e6 / 75:.1f} us/event, "
         f"{75 / per_request:,.0f} events per CPU-second)"
     )
-    print(f"wall         {75 * requests / wall:,.0f} events/s")
+    events = 75 * requests
+    print(
+        f"writer       commits {WRITER_CPU['commit'] / events * 1e6:.1f} us/event, background"
+        f" (history index, compaction) {WRITER_CPU['background'] / events * 1e6:.1f} us/event"
+    )
+    print(f"wall         {events / wall:,.0f} events/s")
     await lifespan.put({"type": "lifespan.shutdown"})
     await task
 
@@ -158,9 +207,21 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--front-only", action="store_true", help="skip storage (no-op apply)")
+    parser.add_argument(
+        "--prefill", type=int, default=0,
+        help="run on a copy of bench/ingest.py's prefill of this many events (0: empty database)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--workload", choices=("classic", "fresh"), default="classic",
+        help="with --prefill: bench/ingest.py's 1,000 cycled bodies, or distinct events",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.front_only:
         _skip_storage()
+    _time_writer()
+    if args.prefill:
+        _run_prefilled(args)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/bench.db"
         engine = make_engine(url)
@@ -170,6 +231,26 @@ def main() -> None:
         engine.dispose()
         app = create_app(Settings(database_url=url, rate_limits=False), run_migrations=False)
         asyncio.run(_run(app, secret, _bodies(app_ids, 200), args.requests, args.concurrency))
+
+
+def _run_prefilled(args: argparse.Namespace) -> None:
+    """On a fresh copy of bench/ingest.py's prefill, with its catalog's bodies."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from benchlib import prefill
+
+    base = prefill.sqlite_prefill(args.prefill, print)
+    path = prefill.fresh_sqlite_copy(base, f"ingest-cpu-{os.getpid()}")
+    try:
+        url = f"sqlite:///{path}"
+        engine = make_engine(url)
+        secret, _ = key_admin.create_key(engine, 1, "bench", ["users.track"])
+        engine.dispose()
+        app = create_app(Settings(database_url=url, rate_limits=False), run_migrations=False)
+        bodies = _workload_bodies(args.workload, 200 + args.requests)
+        print(f"workload     {args.workload}, prefill {args.prefill:,} events")
+        asyncio.run(_run(app, secret, bodies, args.requests, args.concurrency))
+    finally:
+        prefill.remove_sqlite(path)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ from heron.store.schema import (
     ALL_APPS,
     events,
     kpi_daily,
+    kpi_user_days,
+    kpi_users,
     purchases,
     users,
     workspaces,
@@ -393,6 +395,75 @@ def test_known_pairs_cost_no_sql_and_new_ones_do(engine: Engine, setup: dict[str
         writer.store.discard_pending()
     finally:
         writer.close()
+
+
+def stored_days(engine: Engine, ws: int) -> tuple[set[tuple[int, int, int]], dict[Any, Any]]:
+    """The workspace's `kpi_user_days` rows (app, user, day) and `kpi_users` ranges."""
+    with engine.connect() as conn:
+        days = conn.execute(
+            select(kpi_user_days.c.app_id, kpi_user_days.c.user_id, kpi_user_days.c.day).where(
+                kpi_user_days.c.workspace_id == ws
+            )
+        ).all()
+        ranges = conn.execute(
+            select(
+                kpi_users.c.app_id, kpi_users.c.user_id, kpi_users.c.first_day, kpi_users.c.last_day
+            ).where(kpi_users.c.workspace_id == ws)
+        ).all()
+    return {(a, u, d) for a, u, d in days}, {(a, u): (f, last) for a, u, f, last in ranges}
+
+
+def test_a_new_pair_is_one_row_and_its_first_day_stays_recorded(
+    engine: Engine, setup: dict[str, Any]
+) -> None:
+    """A never-seen (user, app) writes only `kpi_users`; its first day still counts as recorded
+    for later groups, other writers and restarted processes, and moves to `kpi_user_days` when
+    an earlier day becomes the first one."""
+    ws = setup["ws"]
+    a, b = setup["a"], setup["b"]
+    writer = Writer(engine, ws.id, "America/New_York", setup["apps"])
+    other = Writer(engine, ws.id, "America/New_York", setup["apps"])  # another server process
+    first, last = date(2025, 2, 1), date(2025, 5, 30)
+    try:
+        writer.apply([ev("u1", "2025-03-10T12:00:00Z", a), ev("u2", "2025-03-10T12:00:00Z")])
+        days, ranges = stored_days(engine, ws.id)
+        assert days == set()  # three new pairs: (u1, a), (u1, all), (u2, all)
+        assert len(ranges) == 3 and {r for r in ranges.values()} == {(20157, 20157)}
+        # the same days through a writer whose filter knows nothing: counted once
+        other.apply([ev("u1", "2025-03-10T15:00:00Z", a), ev("u2", "2025-03-10T20:00:00Z", b)])
+        other.store._kpi = KpiRecorder(engine.dialect.name == "postgresql")
+        other.apply([ev("u1", "2025-03-10T16:00:00Z", a), ev("u1", "2025-03-10T17:00:00Z")])
+        assert_matches_brute_force(engine, ws.id, "America/New_York", first, last)
+        assert series(engine, ws.id, "dau", date(2025, 3, 10), date(2025, 3, 10)) == [2]
+        # an earlier day, a later one and the first again, in one group of a fresh recorder
+        writer.store._kpi = KpiRecorder(engine.dialect.name == "postgresql")
+        writer.apply(
+            [ev("u1", "2025-03-01T12:00:00Z", a), ev("u1", "2025-03-20T12:00:00Z", a)],
+            [ev("u1", "2025-03-10T13:00:00Z", a), ev("u2", "2025-02-20T12:00:00Z")],
+        )
+        days, ranges = stored_days(engine, ws.id)
+        user_days = {d for app, _u, d in days if app == ws.app_key}
+        assert 20157 in user_days  # no longer the first day: now a row of its own
+        assert_matches_brute_force(engine, ws.id, "America/New_York", first, last)
+        # one more fresh recorder: nothing it sees again changes a count
+        before = daily_rows(engine, ws.id)
+        other.store._kpi = KpiRecorder(engine.dialect.name == "postgresql")
+        other.apply(
+            [ev("u1", "2025-03-01T13:00:00Z", a), ev("u1", "2025-03-10T14:00:00Z", a)],
+            [ev("u2", "2025-02-20T13:00:00Z"), ev("u2", "2025-03-10T21:00:00Z", b)],
+        )
+        assert daily_rows(engine, ws.id) == before
+        # a day inside a known range, new to it, seen by a recorder that knows nothing
+        other.store._kpi = KpiRecorder(engine.dialect.name == "postgresql")
+        other.apply([ev("u1", "2025-03-15T12:00:00Z", a), ev("u1", "2025-03-20T13:00:00Z")])
+        assert_matches_brute_force(engine, ws.id, "America/New_York", first, last)
+        before = daily_rows(engine, ws.id)
+    finally:
+        writer.close()
+        other.close()
+    with engine.begin() as conn:  # a rebuild writes every day, and the counts stay the same
+        rebuild_kpis(conn, ws.id, "America/New_York")
+    assert daily_rows(engine, ws.id) == before
 
 
 def test_filter_budget_forgets_old_days_and_stays_exact(

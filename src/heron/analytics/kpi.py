@@ -14,7 +14,10 @@ Definitions (per workspace, in its time zone; `app_id` 0 means "all apps"):
 All counts are exact. Storage (`heron.store.schema`):
 
 - `kpi_user_days` (workspace, app, user, day): one row per active user and day, inserted if
-  absent: the exact record DAU and MAU are counted from.
+  absent: the exact record DAU and MAU are counted from, except that a user's first day with
+  an app (or all apps) may be recorded by `kpi_users.first_day` alone. A new (user, app) pair
+  thus costs one row, not two (a bulk import into a new heron is almost only new pairs); when
+  an earlier day becomes the first one, the old first day gets its `kpi_user_days` row.
 - `kpi_users` (workspace, app, user): the user's first and last active day. Its upsert locks
   the user's row, which serializes concurrent writers (PostgreSQL) touching the same user, and
   returns the previous range (`prev_*`), so the common case (a day after every known one)
@@ -30,7 +33,8 @@ one pass over the group's rows: each (user, app, day) already recorded is recogn
 per-process filter (a bitmap per workspace, app and day, indexed by user id: 1.25 MB per 10
 million users) and costs no SQL. Entries reach the filter only after their transaction
 commits. Only new (user, app, day) pairs reach the database: one `kpi_users` upsert and one
-`kpi_user_days` insert each, plus one `kpi_daily` upsert per touched (app, day). Keys are
+`kpi_user_days` insert each (the upsert alone for a pair never seen before), plus one
+`kpi_daily` upsert per touched (app, day). Keys are
 written in sorted order so that concurrent PostgreSQL writers cannot deadlock.
 
 `rebuild_kpis` recomputes a workspace's tables from the raw `events`, `purchases` and `users`
@@ -363,61 +367,74 @@ class KpiRecorder:
     ) -> None:
         """Store the (user, app, day) pairs not known to be recorded; count what is new."""
         dau, new_users, mau = counts
-        days_of: dict[_Key, set[int]] = {}
-        staged = self._staged
-        day_maps: dict[tuple[int, int], _DayMaps] = {}
+        one: dict[_Key, int] = {}  # key -> its wanted day (the common case: one)
+        many: dict[_Key, set[int]] = {}  # keys with several wanted days
+        stage = self._staged.append
+        filter_days = self._filter
+        bit = _BIT
+        empty: _DayMaps = {}
         for ws, app, uid, day in wanted:
             if app is not None:
                 key = (ws, app, uid)
-                found = days_of.get(key)
-                if found is None:
-                    days_of[key] = {day}
-                else:
-                    found.add(day)
-                staged.append((ws, app, day, uid))
-                maps = day_maps.get((ws, day))
-                if maps is None:
-                    maps = day_maps[(ws, day)] = self._filter.get((ws, day), {})
-                bits = maps.get(ALL_APPS)
-                chunk = None if bits is None else bits.get(uid >> _CHUNK_SHIFT)
-                if chunk is not None and chunk[(uid >> 3) & _BYTE_MASK] & _BIT[uid & 7]:
-                    continue  # already known active in all apps that day
+                known_day = one.setdefault(key, day)
+                if known_day != day:
+                    many.setdefault(key, {known_day}).add(day)
+                stage((ws, app, day, uid))
+                bits = filter_days.get((ws, day), empty).get(ALL_APPS)
+                if bits is not None:  # literals: _CHUNK_SHIFT and _BYTE_MASK
+                    chunk = bits.get(uid >> 16)
+                    if chunk is not None and chunk[(uid >> 3) & 8191] & bit[uid & 7]:
+                        continue  # already known active in all apps that day
             key = (ws, ALL_APPS, uid)
-            found = days_of.get(key)
-            if found is None:
-                days_of[key] = {day}
-            else:
-                found.add(day)
-            staged.append((ws, ALL_APPS, day, uid))
-        keys = sorted(days_of)
-        previous = self._lock_users(cur, keys, days_of)
+            known_day = one.setdefault(key, day)
+            if known_day != day:
+                many.setdefault(key, {known_day}).add(day)
+            stage((ws, ALL_APPS, day, uid))
+        keys = sorted(one)
+        rows = [(*key, one[key], one[key]) for key in keys]
+        if many:
+            for i, key in enumerate(keys):
+                days = many.get(key)
+                if days is not None:
+                    rows[i] = (*key, min(days), max(days))
+        previous = self._lock_users(cur, rows)
         new_rows: list[tuple[int, int, int, int]] = []
         slow: list[_Key] = []
+        first_days: dict[tuple[int, int, int], int] = {}  # (ws, app, day) -> keys created on it
         for key in keys:
-            days = days_of[key]
             before = previous.get(key)
-            if before is None or len(days) != 1:
+            if before is None or key in many:
                 slow.append(key)
                 continue
-            (d,) = days
-            first_before, last = before
-            if last is not None and d <= last:
+            d = one[key]
+            last = before[1]
+            if last is None:
+                # A new key: its kpi_users row records the day (first_day); no kpi_user_days row.
+                k = (key[0], key[1], d)
+                first_days[k] = first_days.get(k, 0) + 1
+                continue
+            if d <= last:
                 slow.append(key)
                 continue
-            # The common case: one day, after every recorded one (or the first ever).
+            # The common case for a known key: one day, after every recorded one.
             ws, app, uid = key
             new_rows.append((ws, app, uid, d))
             k = (ws, app, d)
             dau[k] = dau.get(k, 0) + 1
-            start = d if last is None or last + MAU_DAYS <= d else last + MAU_DAYS
-            k = (ws, app, start)
+            k = (ws, app, d if last + MAU_DAYS <= d else last + MAU_DAYS)
             mau[k] = mau.get(k, 0) + 1
             k = (ws, app, d + MAU_DAYS)
             mau[k] = mau.get(k, 0) - 1
-            if app != ALL_APPS and first_before is None:
-                k = (ws, app, d)
-                new_users[k] = new_users.get(k, 0) + 1
+        for k, n in first_days.items():
+            ws, app, d = k
+            dau[k] = dau.get(k, 0) + n
+            mau[k] = mau.get(k, 0) + n
+            end = (ws, app, d + MAU_DAYS)
+            mau[end] = mau.get(end, 0) - n
+            if app != ALL_APPS:
+                new_users[k] = new_users.get(k, 0) + n
         if slow:
+            days_of = {key: many.get(key) or {one[key]} for key in slow}
             self._record_slow(cur, slow, days_of, previous, counts, new_rows)
         if new_rows:
             new_rows.sort()
@@ -437,7 +454,12 @@ class KpiRecorder:
         counts: _Counts,
         new_rows: list[tuple[int, int, int, int]],
     ) -> None:
-        """Users with several days, or a day not after their last one: read the days nearby."""
+        """Users with several days, or a day not after their last one: read the days nearby.
+
+        A key's first day may live in `kpi_users.first_day` alone (see `_record_active`): it
+        counts as recorded, and when an earlier day becomes the first one, the old first day
+        gets its `kpi_user_days` row.
+        """
         dau, new_users, mau = counts
         existing: dict[_Key, list[int]] = {}
         lookups: defaultdict[tuple[int, int], list[int]] = defaultdict(list)
@@ -448,7 +470,7 @@ class KpiRecorder:
             else:  # every day is after the last recorded one, which is all MAU needs
                 existing[key] = [] if before[1] is None else [before[1]]
         if lookups:
-            existing.update(self._recorded_days(cur, lookups, days_of))
+            existing.update(self._recorded_days(cur, lookups, days_of, previous))
         for key in keys:
             ws, app, uid = key
             wanted_days = sorted(days_of[key])
@@ -468,61 +490,96 @@ class KpiRecorder:
                     mau[(ws, app, stop)] = mau.get((ws, app, stop), 0) - 1
                 known.insert(i, d)
             before = previous.get(key)
-            if app != ALL_APPS and before is not None:
-                first_before = before[0]
-                first = wanted_days[0]
-                if first_before is None or first < first_before:
-                    new_users[(ws, app, first)] = new_users.get((ws, app, first), 0) + 1
-                    if first_before is not None:
-                        k = (ws, app, first_before)
-                        new_users[k] = new_users.get(k, 0) - 1
+            if before is None:
+                continue
+            first_before = before[0]
+            first = wanted_days[0]
+            if first_before is not None and first < first_before:
+                new_rows.append((ws, app, uid, first_before))  # no longer kpi_users' first day
+            if app != ALL_APPS and (first_before is None or first < first_before):
+                new_users[(ws, app, first)] = new_users.get((ws, app, first), 0) + 1
+                if first_before is not None:
+                    k = (ws, app, first_before)
+                    new_users[k] = new_users.get(k, 0) - 1
 
     def _lock_users(
-        self, cur: Any, keys: list[_Key], days_of: dict[_Key, set[int]]
+        self, cur: Any, rows: list[tuple[int, int, int, int, int]]
     ) -> dict[_Key, tuple[int | None, int | None]]:
         """Upsert the users' first/last days (locking their rows); return the previous range.
 
-        A key in the result had its range widened (or was created: previous range None, None);
-        a key not in it already had every wanted day within its range (row locked, unchanged).
+        `rows` are (ws, app, user, first wanted day, last wanted day), sorted. A key in the
+        result had its range widened (or was created: previous range None, None); a key not in
+        it already had every wanted day within its range (row locked, unchanged).
         """
-        previous: dict[_Key, tuple[int | None, int | None]] = {}
-        rows = [(*key, min(days_of[key]), max(days_of[key])) for key in keys]
         if self._postgres:  # one statement, five array parameters, rows locked in key order
             cur.execute(_PG_UPSERT_USERS, [list(column) for column in zip(*rows, strict=True)])
             results = cur.fetchall()
         else:
             results = insert_rows(cur, _INSERT_USERS, rows, f" {_ON_USER}")
-        for ws, app, uid, first, last in results:
-            previous[(int(ws), int(app), int(uid))] = (first, last)
-        return previous
+        return {(row[0], row[1], row[2]): (row[3], row[4]) for row in results}
 
     def _recorded_days(
         self,
         cur: Any,
         lookups: dict[tuple[int, int], list[int]],
         days_of: dict[_Key, set[int]],
+        previous: dict[_Key, tuple[int | None, int | None]],
     ) -> dict[_Key, list[int]]:
-        """Each user's recorded days within MAU reach of the wanted ones, sorted."""
+        """Each user's recorded days within MAU reach of the wanted ones (or further), sorted.
+
+        Besides `kpi_user_days`, a key's first day counts: the one its range had before this
+        group's upsert (`previous`), or for a key the upsert left unchanged, `kpi_users`'
+        current one. An unchanged key whose wanted days are all its first or last day (both
+        always recorded) needs no `kpi_user_days` read: the common case of a pair that another
+        writer (server process) recorded first.
+        """
         found: dict[_Key, list[int]] = {}
         for (ws, app), users in sorted(lookups.items()):
             for start in range(0, len(users), _ROWS_PER_STATEMENT):
                 chunk = users[start : start + _ROWS_PER_STATEMENT]
-                lo = min(min(days_of[(ws, app, uid)]) for uid in chunk) - MAU_DAYS
-                hi = max(max(days_of[(ws, app, uid)]) for uid in chunk) + MAU_DAYS
+                unchanged = []
                 for uid in chunk:
-                    found[(ws, app, uid)] = []
-                marks = ", ".join(["?"] * len(chunk))
+                    key = (ws, app, uid)
+                    before = previous.get(key)
+                    if before is None:
+                        unchanged.append(uid)
+                        found[key] = []
+                    else:
+                        found[key] = [] if before[0] is None else [before[0]]
+                read = chunk
+                if unchanged:
+                    marks = ", ".join(["?"] * len(unchanged))
+                    cur.execute(
+                        self._sql(
+                            "SELECT user_id, first_day, last_day FROM kpi_users WHERE "
+                            f"workspace_id = ? AND app_id = ? AND user_id IN ({marks})"
+                        ),
+                        [ws, app, *unchanged],
+                    )
+                    settled = set()
+                    for uid, first, last in cur.fetchall():
+                        key = (ws, app, int(uid))
+                        ends = {int(first), int(last)}
+                        found[key] = sorted(ends)
+                        if days_of[key] <= ends:
+                            settled.add(key[2])
+                    read = [uid for uid in chunk if uid not in settled]
+                if not read:
+                    continue
+                lo = min(min(days_of[(ws, app, uid)]) for uid in read) - MAU_DAYS
+                hi = max(max(days_of[(ws, app, uid)]) for uid in read) + MAU_DAYS
+                marks = ", ".join(["?"] * len(read))
                 cur.execute(
                     self._sql(
                         "SELECT user_id, day FROM kpi_user_days WHERE workspace_id = ? AND "
                         f"app_id = ? AND day BETWEEN ? AND ? AND user_id IN ({marks})"
                     ),
-                    [ws, app, lo, hi, *chunk],
+                    [ws, app, lo, hi, *read],
                 )
                 for uid, day in cur.fetchall():
                     found[(ws, app, int(uid))].append(int(day))
-        for days in found.values():
-            days.sort()
+        for key, days in found.items():
+            found[key] = sorted(set(days))
         return found
 
     def _sql(self, statement: str) -> str:
