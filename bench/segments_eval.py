@@ -12,7 +12,9 @@ default): Zipf-popular event names, weighted apps, users among the first `datase
 profiles, times within the last minute; `--workload uniform` draws names, apps and users
 uniformly (this script's draw before 2026-11-22 17:00). The user-history index is brought up to
 date before the steps (a server's indexer runs behind ingest about once a second), unless
-`--no-index`. `--profile PATH` writes a cProfile.
+`--no-index`. `--rounds N` appends the events in N parts and lets the evaluator catch up after
+each (a server's evaluator that keeps up takes steps of about its pace's worth of rows; one
+round is one backlog of `--events`). `--profile PATH` writes a cProfile.
 """
 
 from __future__ import annotations
@@ -69,6 +71,12 @@ def main(argv: list[str]) -> int:
         "--workload", choices=("bench", "uniform"), default="bench", help="how events are drawn"
     )
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="append the events in this many parts, the evaluator catching up after each",
+    )
+    parser.add_argument(
         "--no-index", action="store_true", help="leave the new events out of the history index"
     )
     parser.add_argument("--profile", type=Path, help="write cProfile stats here")
@@ -122,35 +130,39 @@ def main(argv: list[str]) -> int:
         flush=True,
     )
 
+    from heron.users import history_index
+
     raw = sqlite3.connect(work, isolation_level=None)
     first = int(raw.execute("SELECT max(id) FROM events").fetchone()[0]) + 1
     ms = int(time.time() * 1000)
     rows = new_events(raw, args.workload, args.events, args.users, first, ms)
-    raw.execute("BEGIN")
-    raw.executemany(
-        "INSERT INTO events (id, workspace_id, user_id, event_id, app_id, time_ms, properties)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
-    raw.execute("COMMIT")
+    per_round = -(-len(rows) // args.rounds)
+    wall = cpu = 0.0
+    steps = 0
+    for start in range(0, len(rows), per_round):  # ingest, then the evaluator catches up
+        raw.execute("BEGIN")
+        raw.executemany(
+            "INSERT INTO events (id, workspace_id, user_id, event_id, app_id, time_ms, properties)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows[start : start + per_round],
+        )
+        raw.execute("COMMIT")
+        if not args.no_index:
+            history_index.catch_up(engine)
+        if steps_profiler:
+            steps_profiler.enable()
+        wall, cpu = wall - time.perf_counter(), cpu - time.process_time()
+        steps += consumer.catch_up(engine, now_ms=ms + 1)
+        wall, cpu = wall + time.perf_counter(), cpu + time.process_time()
+        if steps_profiler:
+            steps_profiler.disable()
     raw.close()
-    if not args.no_index:
-        from heron.users import history_index
-
-        history_index.catch_up(engine)
-    if steps_profiler:
-        steps_profiler.enable()
-    wall, cpu = time.perf_counter(), time.process_time()
-    steps = consumer.catch_up(engine, now_ms=ms + 1)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    if steps_profiler:
-        steps_profiler.disable()
     if profiler:
         profiler.dump_stats(args.profile)
     print(
-        f"steps      {args.events:,} new events in {steps} steps: {wall:.1f} s wall, {cpu:.1f} s"
-        f" CPU; {cpu / args.events * 1e6:.1f} us CPU per event, {args.events / wall:,.0f} events/s"
-        f" ({args.workload} workload)"
+        f"steps      {args.events:,} new events in {args.rounds} rounds, {steps} steps:"
+        f" {wall:.1f} s wall, {cpu:.1f} s CPU; {cpu / args.events * 1e6:.1f} us CPU per event,"
+        f" {args.events / wall:,.0f} events/s ({args.workload} workload)"
     )
     engine.dispose()
     return 0

@@ -48,7 +48,7 @@ from heron.segments.counting import (
     members_of,
 )
 from heron.segments.definition import Node, References, parse_filter, referenced
-from heron.segments.facts import load_facts, merge_references
+from heron.segments.facts import Needs, load_facts, merge_references
 from heron.segments.rising import Rising, rising
 from heron.store.driver import READ_CHUNK, fetch, in_ids, mark
 from heron.store.engine import WRITE_OPTION
@@ -484,12 +484,17 @@ def _evaluate_all(
         if full:
             every = frozenset(s.id for s in segs)
             found.append((_evaluate(conn, ws, sorted(full), segs, now_ms), every, True))
-        if groups:  # one load of facts for all of them, each checked against its own segments
-            chosen = {key: [history[i] for i in key] for key in groups}
-            per_user = {uid: chosen[key] for key, uids in groups.items() for uid in uids}
+        # one load of facts per set of referenced events, purchases and apps (the rows read
+        # are those of what the users' segments name, not of everything any segment names)
+        clusters: dict[Needs, list[tuple[int, ...]]] = defaultdict(list)
+        for key in groups:
+            clusters[merge_references(history[i].refs for i in key)].append(key)
+        for keys in clusters.values():
+            chosen = {key: [history[i] for i in key] for key in keys}
+            per_user = {uid: chosen[key] for key in keys for uid in groups[key]}
             evaluated = _evaluate(conn, ws, sorted(per_user), history, now_ms, per_user)
-            for key, uids in groups.items():
-                part = {uid: evaluated[uid] for uid in uids}
+            for key in keys:
+                part = {uid: evaluated[uid] for uid in groups[key]}
                 found.append((part, frozenset(s.id for s in chosen[key]), False))
     return results
 
@@ -548,7 +553,7 @@ def _evaluate(
 # -- writing -----------------------------------------------------------------------------------
 
 
-def _current_members(conn: Connection, user_ids: Iterable[int]) -> dict[int, set[int]]:
+def _current_members(conn: Connection, user_ids: Iterable[int]) -> dict[int, frozenset[int]]:
     """Segment ids each user is a member of now (users of none are absent).
 
     One row per user (the ids aggregated in SQL) through the DBAPI cursor: a step reads the
@@ -556,7 +561,8 @@ def _current_members(conn: Connection, user_ids: Iterable[int]) -> dict[int, set
     cost more than the rest of the read.
     """
     ordered = sorted(set(user_ids))
-    found: dict[int, set[int]] = {}
+    found: dict[int, frozenset[int]] = {}
+    shared: dict[Any, frozenset[int]] = {}  # users with the same segments share one set
     postgres = conn.dialect.name == "postgresql"
     listed = "array_agg(segment_id)" if postgres else "group_concat(segment_id)"
     raw = conn.connection.driver_connection
@@ -569,10 +575,13 @@ def _current_members(conn: Connection, user_ids: Iterable[int]) -> dict[int, set
                 f"SELECT user_id, {listed} FROM segment_members WHERE {where} GROUP BY user_id",
                 params,
             )
-            if postgres:
-                found.update((uid, set(sids)) for uid, sids in cur.fetchall())
-            else:
-                found.update((uid, set(map(int, sids.split(",")))) for uid, sids in cur.fetchall())
+            for uid, listed_ids in cur.fetchall():
+                key = tuple(listed_ids) if postgres else listed_ids
+                sids = shared.get(key)
+                if sids is None:
+                    parts = listed_ids if postgres else listed_ids.split(",")
+                    sids = shared[key] = frozenset(map(int, parts))
+                found[uid] = sids
     finally:
         cur.close()
     return found
@@ -582,7 +591,7 @@ def _store_membership(
     conn: Connection,
     evaluated: Evaluated,
     scope: frozenset[int],
-    current: dict[int, set[int]],
+    current: dict[int, frozenset[int]],
     *,
     merge_due: bool,
 ) -> None:
@@ -595,8 +604,8 @@ def _store_membership(
     deletes: list[dict[str, int]] = []
     delta: dict[int, int] = defaultdict(int)
     for uid, (matched, _) in evaluated.items():
-        mine = current.get(uid)
-        before = mine & scope if mine else set()
+        mine = current.get(uid, frozenset())
+        before = mine & scope
         if before == matched:
             continue
         for sid in matched - before:
@@ -605,7 +614,7 @@ def _store_membership(
         for sid in before - matched:
             deletes.append({"u": uid, "s": sid})
             delta[sid] -= 1
-        current[uid] = ((mine or set()) - scope) | matched
+        current[uid] = (mine - scope) | matched
     if inserts:
         conn.execute(
             text("INSERT INTO segment_members (user_id, segment_id) VALUES (:u, :s)"), inserts
@@ -675,7 +684,7 @@ def _apply(
     return True
 
 
-def _count_tracked(conn: Connection, read: _Batch, current: dict[int, set[int]]) -> None:
+def _count_tracked(conn: Connection, read: _Batch, current: dict[int, frozenset[int]]) -> None:
     """Add the step's events and purchases to the rollups of the tracked segments their users
     are members of, as stored by this step (heron.segments.counting).
 

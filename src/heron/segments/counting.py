@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -57,7 +58,9 @@ _PG_PURCHASES = (
 )
 
 
-def members_of(members: Mapping[int, set[int]], after: Mapping[int, int]) -> tuple[Segments, int]:
+def members_of(
+    members: Mapping[int, frozenset[int]], after: Mapping[int, int]
+) -> tuple[Segments, int]:
     """A lookup of the tracked segments counting a user's row, and the highest tracking start.
 
     `members`: segment ids per user (as the step leaves them); `after`: the tracked segments'
@@ -66,7 +69,13 @@ def members_of(members: Mapping[int, set[int]], after: Mapping[int, int]) -> tup
     """
     tracked = frozenset(after)
     cut = max(after.values(), default=0)
-    of_user = {uid: tuple(sorted(sids & tracked)) for uid, sids in members.items()}
+    of_set: dict[AbstractSet[int], tuple[int, ...]] = {}  # users share their sets' objects
+    of_user: dict[int, tuple[int, ...]] = {}
+    for uid, sids in members.items():
+        found = of_set.get(sids)
+        if found is None:
+            found = of_set[sids] = tuple(sids & tracked)
+        of_user[uid] = found
     none: tuple[int, ...] = ()
 
     def lookup(uid: int, row_id: int) -> Sequence[int]:
@@ -85,47 +94,34 @@ def _raw_cursor(conn: Connection) -> Any:
     return raw.cursor()
 
 
-def _add_event(
-    totals: dict[tuple[int, int, int, int], int],
-    sids: Sequence[int],
-    item: int,
-    app: int | None,
-    start: int,
-    n: int,
-) -> None:
-    """Count `n` occurrences under each segment's all-apps key and, with an app, its app key."""
-    for sid in sids:
-        totals[(sid, item, ALL_APPS, start)] += n
-        if app is not None:
-            totals[(sid, item, app, start)] += n
-
-
 def count_events(conn: Connection, rows: Sequence[EventRow], segments: Segments, cut: int) -> int:
     """Add the rows to the event rollups of the segments counting them; the keys written.
 
     Rows are in id order; those above `cut` count for all of their user's tracked segments.
+    Sums go per (segment, event, app or None, bucket) first; the all-apps keys are then
+    added up from those distinct keys rather than row by row.
     """
-    totals: dict[tuple[int, int, int, int], int] = defaultdict(int)
     per_user = Counter(
         (uid, item, app, time_ms // BUCKET_MS)
         for row_id, _, uid, app, item, time_ms in rows
         if row_id > cut
     )
+    by_app: dict[tuple[int, int, int | None, int], int] = defaultdict(int)
     above = cut + 1
-    for (uid, item, app, bucket), n in per_user.items():  # the hot loop: _add_event inlined
-        sids = segments(uid, above)
-        if not sids:
-            continue
-        start = bucket * _TO_SECONDS
-        for sid in sids:
-            totals[(sid, item, ALL_APPS, start)] += n
-            if app is not None:
-                totals[(sid, item, app, start)] += n
+    for (uid, item, app, bucket), n in per_user.items():  # the hot loop
+        for sid in segments(uid, above):
+            by_app[(sid, item, app, bucket)] += n
     if rows and rows[0][0] <= cut:  # rows at a tracking start: segment by segment (rare)
         for row_id, _, uid, app, item, time_ms in rows:
             if row_id <= cut:
-                start = (time_ms // BUCKET_MS) * _TO_SECONDS
-                _add_event(totals, segments(uid, row_id), item, app, start, 1)
+                for sid in segments(uid, row_id):
+                    by_app[(sid, item, app, time_ms // BUCKET_MS)] += 1
+    totals: dict[tuple[int, int, int, int], int] = defaultdict(int)
+    for (sid, item, app, bucket), n in by_app.items():
+        start = bucket * _TO_SECONDS
+        totals[(sid, item, ALL_APPS, start)] += n
+        if app is not None:
+            totals[(sid, item, app, start)] += n
     if not totals:
         return 0
     keys = sorted(totals)
