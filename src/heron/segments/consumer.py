@@ -74,6 +74,7 @@ MAX_BATCH = 200_000
 BUCKET_SECONDS = BUCKET_MS // 1000  # tracked-segment rollups: 15-minute UTC buckets
 _MARKS = ("changes", "events", "purchases")
 _CHUNK = 500
+_CLUSTER = 100  # users: fewer share one load of facts with the other small clusters
 _decode = msgspec.json.decode
 
 
@@ -425,12 +426,18 @@ def _log_rows(
     mark_ = mark(conn)
     if table == "events":
         columns += ", time_ms"
-    return fetch(
-        conn,
-        f"SELECT id, workspace_id, user_id, app_id, {columns} FROM {table} "
-        f"WHERE id > {mark_} AND id <= {mark_} ORDER BY id LIMIT {int(batch)}",
-        [marks[table], bounds[table]],
-    )
+    raw = conn.connection.driver_connection  # tuples, not SQLAlchemy rows: up to MAX_BATCH
+    assert raw is not None and conn.in_transaction()
+    cur = raw.cursor()
+    try:
+        cur.execute(
+            f"SELECT id, workspace_id, user_id, app_id, {columns} FROM {table} "
+            f"WHERE id > {mark_} AND id <= {mark_} ORDER BY id LIMIT {int(batch)}",
+            (marks[table], bounds[table]),
+        )
+        return list(cur.fetchall())
+    finally:
+        cur.close()
 
 
 def _moved(rows: Sequence[Any], batch: int, bound: int, mark: int) -> int:
@@ -489,7 +496,7 @@ def _evaluate_all(
         clusters: dict[Needs, list[tuple[int, ...]]] = defaultdict(list)
         for key in groups:
             clusters[merge_references(history[i].refs for i in key)].append(key)
-        for keys in clusters.values():
+        for keys in _coarser(clusters, groups):
             chosen = {key: [history[i] for i in key] for key in keys}
             per_user = {uid: chosen[key] for key in keys for uid in groups[key]}
             evaluated = _evaluate(conn, ws, sorted(per_user), history, now_ms, per_user)
@@ -497,6 +504,22 @@ def _evaluate_all(
                 part = {uid: evaluated[uid] for uid in groups[key]}
                 found.append((part, frozenset(s.id for s in chosen[key]), False))
     return results
+
+
+def _coarser(
+    clusters: dict[Needs, list[tuple[int, ...]]], groups: dict[tuple[int, ...], list[int]]
+) -> list[list[tuple[int, ...]]]:
+    """The clusters of at least `_CLUSTER` users, and all smaller ones as one (each load of
+    facts costs a dozen statements: a load per rare combination would cost more than it saves).
+    """
+    big: list[list[tuple[int, ...]]] = []
+    rest: list[tuple[int, ...]] = []
+    for keys in clusters.values():
+        if sum(len(groups[key]) for key in keys) >= _CLUSTER:
+            big.append(keys)
+        else:
+            rest.extend(keys)
+    return [*big, rest] if rest else big
 
 
 def _due_users(conn: Connection, user_ids: Sequence[int], now_ms: int) -> set[int]:
