@@ -1,18 +1,21 @@
 """The segment evaluator: keeps membership current and counts tracked segments' events.
 
 It runs outside `/users/track` (a background task of the server, or `catch_up` in tests and
-tools) and works in steps. Each step reads, by id watermark, a bounded batch of
+tools) and works in steps. Each step reads, by id watermark, a bounded batch (`BATCH` rows of
+each log, more up to `MAX_BATCH` when a log holds more) of
 
 - new raw `events` and `purchases` rows (a range scan of their primary keys),
 - `segment_user_changes` (users whose attributes changed, appended by ingest),
 - users due for a time-based re-check (`segment_rechecks`),
 
-re-evaluates exactly those users against their workspace's segments (heron.segments.facts,
-heron.segments.evaluate), then in ONE write transaction updates `segment_members`, each
+re-evaluates those users against the segments their changes can affect (all of them for changed
+or due users; for users who only tracked something, those naming what they tracked, less the
+ones they already belong to that such rows can only confirm: heron.segments.affected and
+heron.segments.rising), then in ONE write transaction updates `segment_members`, each
 segment's `size`, the re-check times, the tracked segments' rollups (each event or purchase of
 the batch counted once for every tracked segment its user is a member of, as evaluated in
-this step) and the watermarks. A crash anywhere leaves the watermarks where the last committed
-step put them: nothing is counted twice or lost.
+this step; summed in Python, heron.segments.counting) and the watermarks. A crash anywhere
+leaves the watermarks where the last committed step put them: nothing is counted twice or lost.
 
 A new or edited definition is first evaluated for every user of its workspace (a backfill by
 user id, one batch per step) before incremental steps resume.
