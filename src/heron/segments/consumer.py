@@ -725,11 +725,13 @@ def _count_tracked(conn: Connection, read: _Batch, current: dict[int, frozenset[
     if not tracked:
         return
     if read.events:
-        lookup, cut = members_of(current, {int(s): int(e or 0) for s, e, _ in tracked})
-        count_events(conn, read.events, lookup, cut)
+        count_events(
+            conn, read.events, members_of(current, {int(s): int(e or 0) for s, e, _ in tracked})
+        )
     if read.purchases:
-        lookup, cut = members_of(current, {int(s): int(p or 0) for s, _, p in tracked})
-        count_purchases(conn, read.purchases, lookup, cut)
+        count_purchases(
+            conn, read.purchases, members_of(current, {int(s): int(p or 0) for s, _, p in tracked})
+        )
 
 
 # -- backfill ----------------------------------------------------------------------------------

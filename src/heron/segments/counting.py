@@ -3,16 +3,17 @@
 Each row of the step counts once for every tracked segment its user is a member of (membership
 as this step leaves it) and whose tracking began before the row (`id > tracking_*_after`),
 under four keys for purchases (its product and any product, its app and all apps) and two for
-events (its app and all apps; app-less rows only under all apps). The rows are first summed per
-(user, item, app, 15-minute bucket), then per (segment, item, app, bucket); only the distinct
-keys are written, one multi-row `INSERT ... ON CONFLICT DO UPDATE` per block on SQLite
-(heron.store.bulk) and one `unnest` statement on PostgreSQL. A step of many rows therefore
-writes far fewer keys than rows: the segments times the popular events, apps and buckets.
+events (its app and all apps; app-less rows only under all apps). Events are summed per
+(segment, event, app, 15-minute bucket) and the all-apps keys added up from those distinct
+keys; purchases (far fewer) add their four keys row by row. Only the distinct keys are
+written: multi-row `INSERT ... ON CONFLICT DO UPDATE` blocks on SQLite (heron.store.bulk), one
+`unnest` statement on PostgreSQL. A step of many rows therefore writes far fewer keys than
+rows: the segments times the popular events, apps and buckets.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any
@@ -58,13 +59,11 @@ _PG_PURCHASES = (
 )
 
 
-def members_of(
-    members: Mapping[int, frozenset[int]], after: Mapping[int, int]
-) -> tuple[Segments, int]:
-    """A lookup of the tracked segments counting a user's row, and the highest tracking start.
+def members_of(members: Mapping[int, frozenset[int]], after: Mapping[int, int]) -> Segments:
+    """A lookup of the tracked segments counting a user's row.
 
     `members`: segment ids per user (as the step leaves them); `after`: the tracked segments'
-    `tracking_*_after` ids. Rows above the returned start count for all of a user's tracked
+    `tracking_*_after` ids. Rows above the highest start count for all of a user's tracked
     segments; the lookup checks each segment's own start only below it.
     """
     tracked = frozenset(after)
@@ -84,7 +83,7 @@ def members_of(
             return found
         return tuple(sid for sid in found if row_id > after[sid])
 
-    return lookup, cut
+    return lookup
 
 
 def _raw_cursor(conn: Connection) -> Any:
@@ -94,28 +93,17 @@ def _raw_cursor(conn: Connection) -> Any:
     return raw.cursor()
 
 
-def count_events(conn: Connection, rows: Sequence[EventRow], segments: Segments, cut: int) -> int:
+def count_events(conn: Connection, rows: Sequence[EventRow], segments: Segments) -> int:
     """Add the rows to the event rollups of the segments counting them; the keys written.
 
-    Rows are in id order; those above `cut` count for all of their user's tracked segments.
-    Sums go per (segment, event, app or None, bucket) first; the all-apps keys are then
-    added up from those distinct keys rather than row by row.
+    Sums go per (segment, event, app or None, bucket) first; the all-apps keys are then added
+    up from those distinct keys rather than row by row.
     """
-    per_user = Counter(
-        (uid, item, app, time_ms // BUCKET_MS)
-        for row_id, _, uid, app, item, time_ms in rows
-        if row_id > cut
-    )
     by_app: dict[tuple[int, int, int | None, int], int] = defaultdict(int)
-    above = cut + 1
-    for (uid, item, app, bucket), n in per_user.items():  # the hot loop
-        for sid in segments(uid, above):
-            by_app[(sid, item, app, bucket)] += n
-    if rows and rows[0][0] <= cut:  # rows at a tracking start: segment by segment (rare)
-        for row_id, _, uid, app, item, time_ms in rows:
-            if row_id <= cut:
-                for sid in segments(uid, row_id):
-                    by_app[(sid, item, app, time_ms // BUCKET_MS)] += 1
+    for row_id, _, uid, app, item, time_ms in rows:  # the hot loop
+        bucket = time_ms // BUCKET_MS
+        for sid in segments(uid, row_id):
+            by_app[(sid, item, app, bucket)] += 1
     totals: dict[tuple[int, int, int, int], int] = defaultdict(int)
     for (sid, item, app, bucket), n in by_app.items():
         start = bucket * _TO_SECONDS
@@ -137,9 +125,7 @@ def count_events(conn: Connection, rows: Sequence[EventRow], segments: Segments,
     return len(keys)
 
 
-def count_purchases(
-    conn: Connection, rows: Sequence[PurchaseRow], segments: Segments, cut: int
-) -> int:
+def count_purchases(conn: Connection, rows: Sequence[PurchaseRow], segments: Segments) -> int:
     """Add the rows to the purchase rollups of the segments counting them; the keys written."""
     totals: dict[tuple[int, int, int, int], list[Any]] = {}
     for row_id, _, uid, app, item, time_ms, quantity, price in rows:
