@@ -15,7 +15,8 @@ from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
 
 from conftest import Workspace, auth
-from heron.segments.consumer import catch_up, step
+from heron.segments.consumer import BUCKET_SECONDS, catch_up, step
+from heron.segments.counting import BUCKET_MS, bucket_start
 from heron.segments.definition import parse_filter
 from heron.segments.rising import rising
 from heron.store.schema import events, segment_members, segment_progress, segments, users
@@ -181,3 +182,13 @@ def test_rows_before_a_tracking_start_inside_one_step_are_not_counted(
     assert catch_up(engine, NOW) == 2
     assert counted(seg_client, key, early, "play") == 8
     assert counted(seg_client, key, late, "play") == 3
+
+
+def test_buckets_floor_before_1970_too() -> None:
+    """Moved from tests/store/test_driver.py when the rollups left SQL: same values."""
+    span = BUCKET_SECONDS * 1000
+    assert span == BUCKET_MS
+    for value in (0, 1, 999, span - 1, span, span + 1, -1, -999, -1000, -span, -span - 1,
+                  1_772_359_199_999, 1_772_359_200_000, -62_135_596_800_000):  # fmt: skip
+        second = value // 1000
+        assert bucket_start(value) == second - second % BUCKET_SECONDS, value

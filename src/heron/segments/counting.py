@@ -23,7 +23,15 @@ from sqlalchemy.engine import Connection
 from heron.store.bulk import insert_rows
 from heron.store.schema import ALL_APPS, ALL_PRODUCTS
 
-__all__ = ["BUCKET_MS", "EventRow", "PurchaseRow", "count_events", "count_purchases"]
+__all__ = [
+    "BUCKET_MS",
+    "EventRow",
+    "PurchaseRow",
+    "bucket_start",
+    "count_events",
+    "count_purchases",
+    "members_of",
+]
 
 BUCKET_MS = 900_000  # 15-minute UTC buckets; the stored key is the bucket start in epoch seconds
 _TO_SECONDS = BUCKET_MS // 1000
@@ -86,6 +94,12 @@ def members_of(members: Mapping[int, frozenset[int]], after: Mapping[int, int]) 
     return lookup
 
 
+def bucket_start(time_ms: int) -> int:
+    """The start, in epoch seconds, of the 15-minute bucket of an epoch-ms time (floored, so
+    times before 1970 fall in the bucket below them, as the SQL rollups did)."""
+    return (time_ms // BUCKET_MS) * _TO_SECONDS
+
+
 def _raw_cursor(conn: Connection) -> Any:
     """A DBAPI cursor on the connection's current transaction."""
     raw = conn.connection.driver_connection
@@ -132,7 +146,7 @@ def count_purchases(conn: Connection, rows: Sequence[PurchaseRow], segments: Seg
         sids = segments(uid, row_id)
         if not sids:
             continue
-        start = (time_ms // BUCKET_MS) * _TO_SECONDS
+        start = bucket_start(time_ms)
         revenue = price * quantity
         products = (item, ALL_PRODUCTS)
         app_keys = (ALL_APPS,) if app is None else (app, ALL_APPS)
