@@ -4,9 +4,17 @@ Run: `.venv/bin/python bench/segments_eval.py --users 100000` (prints its figure
 
 Uses bench/segments.py's database (bench/ingest.py's prefill grown to `--users` profiles) and
 its 25 definitions; no HTTP server. Times the initial evaluation of all segments (the backfill,
-`catch_up`), then appends `--events` new raw events (75 per simulated request, random users,
-as bench/ingest.py's bodies) and times the evaluator's steps over them: CPU seconds per event.
-`--profile PATH` writes a cProfile of both phases.
+`catch_up`), then appends `--events` new raw events and times the evaluator's steps over them:
+CPU seconds per event (SQLite's work included: it runs in this process).
+
+The new events are drawn as bench/ingest.py's bodies draw them (`--workload bench`, the
+default): Zipf-popular event names, weighted apps, users among the first `dataset.USERS`
+profiles, times within the last minute; `--workload uniform` draws names, apps and users
+uniformly (this script's draw before 2026-11-22 17:00). The user-history index is brought up to
+date before the steps (a server's indexer runs behind ingest about once a second), unless
+`--no-index`. `--rounds N` appends the events in N parts and lets the evaluator catch up after
+each (a server's evaluator that keeps up takes steps of about its pace's worth of rows; one
+round is one backlog of `--events`). `--profile PATH` writes a cProfile.
 """
 
 from __future__ import annotations
@@ -28,6 +36,29 @@ import segments as segbench  # noqa: E402
 from benchlib import dataset, machine, prefill  # noqa: E402
 
 
+def new_events(
+    raw: sqlite3.Connection, workload: str, count: int, users: int, first: int, ms: int
+) -> list[tuple[int, int, int, int, int, int, str]]:
+    """`count` raw event rows from id `first`: drawn as bench/ingest.py's bodies, or uniformly."""
+    rng = random.Random(11)
+    names = [int(r[0]) for r in raw.execute("SELECT id FROM custom_events ORDER BY id")]
+    app_ids = [int(r[0]) for r in raw.execute("SELECT id FROM apps ORDER BY id")]
+    if workload == "uniform":
+        drawn_names = [rng.choice(names) for _ in range(count)]
+        drawn_apps = [rng.choice(app_ids) for _ in range(count)]
+        drawn_users = [rng.randrange(1, users + 1) for _ in range(count)]
+    else:  # ids as the prefill numbers them: custom_events.id and apps.id are catalog index + 1
+        catalog = dataset.make_catalog()
+        drawn_names = rng.choices(names, cum_weights=catalog.event_cum_weights, k=count)
+        drawn_apps = rng.choices(app_ids, cum_weights=catalog.app_cum_weights, k=count)
+        population = min(users, dataset.USERS)
+        drawn_users = [rng.randrange(1, population + 1) for _ in range(count)]
+    return [
+        (first + n, dataset.WORKSPACE_ID, uid, name, app, ms - rng.randrange(60_000), "{}")
+        for n, (uid, name, app) in enumerate(zip(drawn_users, drawn_names, drawn_apps, strict=True))
+    ]
+
+
 def main(argv: list[str]) -> int:
     """Build or reuse the database, then measure both phases."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -36,6 +67,18 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--segments", type=int, default=25)
     parser.add_argument("--events", type=int, default=60_000, help="events for the step phase")
     parser.add_argument("--batch", type=int, default=5_000, help="backfill batch (users)")
+    parser.add_argument(
+        "--workload", choices=("bench", "uniform"), default="bench", help="how events are drawn"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="append the events in this many parts, the evaluator catching up after each",
+    )
+    parser.add_argument(
+        "--no-index", action="store_true", help="leave the new events out of the history index"
+    )
     parser.add_argument("--profile", type=Path, help="write cProfile stats here")
     parser.add_argument(
         "--profile-phase",
@@ -87,44 +130,39 @@ def main(argv: list[str]) -> int:
         flush=True,
     )
 
-    rng = random.Random(11)
+    from heron.users import history_index
+
     raw = sqlite3.connect(work, isolation_level=None)
     first = int(raw.execute("SELECT max(id) FROM events").fetchone()[0]) + 1
-    names = [int(r[0]) for r in raw.execute("SELECT id FROM custom_events ORDER BY id")]
-    app_ids = [int(r[0]) for r in raw.execute("SELECT id FROM apps ORDER BY id")]
     ms = int(time.time() * 1000)
-    rows = [
-        (
-            first + n,
-            dataset.WORKSPACE_ID,
-            rng.randrange(1, args.users + 1),
-            rng.choice(names),
-            rng.choice(app_ids),
-            ms - rng.randrange(60_000),
-            "{}",
+    rows = new_events(raw, args.workload, args.events, args.users, first, ms)
+    per_round = -(-len(rows) // args.rounds)
+    wall = cpu = 0.0
+    steps = 0
+    for start in range(0, len(rows), per_round):  # ingest, then the evaluator catches up
+        raw.execute("BEGIN")
+        raw.executemany(
+            "INSERT INTO events (id, workspace_id, user_id, event_id, app_id, time_ms, properties)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows[start : start + per_round],
         )
-        for n in range(args.events)
-    ]
-    raw.execute("BEGIN")
-    raw.executemany(
-        "INSERT INTO events (id, workspace_id, user_id, event_id, app_id, time_ms, properties)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
-    raw.execute("COMMIT")
+        raw.execute("COMMIT")
+        if not args.no_index:
+            history_index.catch_up(engine)
+        if steps_profiler:
+            steps_profiler.enable()
+        wall, cpu = wall - time.perf_counter(), cpu - time.process_time()
+        steps += consumer.catch_up(engine, now_ms=ms + 1)
+        wall, cpu = wall + time.perf_counter(), cpu + time.process_time()
+        if steps_profiler:
+            steps_profiler.disable()
     raw.close()
-    if steps_profiler:
-        steps_profiler.enable()
-    wall, cpu = time.perf_counter(), time.process_time()
-    steps = consumer.catch_up(engine, now_ms=ms + 1)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    if steps_profiler:
-        steps_profiler.disable()
     if profiler:
         profiler.dump_stats(args.profile)
     print(
-        f"steps      {args.events:,} new events in {steps} steps: {wall:.1f} s wall, {cpu:.1f} s"
-        f" CPU; {cpu / args.events * 1e6:.0f} us CPU per event, {args.events / wall:,.0f} events/s"
+        f"steps      {args.events:,} new events in {args.rounds} rounds, {steps} steps:"
+        f" {wall:.1f} s wall, {cpu:.1f} s CPU; {cpu / args.events * 1e6:.1f} us CPU per event,"
+        f" {args.events / wall:,.0f} events/s ({args.workload} workload)"
     )
     engine.dispose()
     return 0

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
 
 from conftest import Workspace, auth
-from heron.segments.consumer import catch_up
+from heron.segments.consumer import MAX_BATCH, catch_up
 from heron.store.schema import segment_members, segments, users
 
 DAY = 86_400_000
@@ -383,12 +383,17 @@ def day_of(ms: int) -> str:
     return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)).date().isoformat()
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize(
+    ("seed", "max_batch"),
+    [(1, 97), (2, 97), (3, MAX_BATCH)],
+    ids=["small-steps-1", "small-steps-2", "adaptive-steps"],
+)
 def test_membership_and_tracked_counts_match_brute_force(
     seg_client: TestClient,  # noqa: F811
     engine: Engine,
     workspace: Workspace,
     seed: int,
+    max_batch: int,
 ) -> None:
     rng = random.Random(seed)
     world = World(workspace.app_id)
@@ -406,7 +411,8 @@ def test_membership_and_tracked_counts_match_brute_force(
         before_buys = {u: len(v) for u, v in world.purchases.items()}
         body = random_phase(rng, world, 40 + 10 * phase, phase)
         track(seg_client, workspace.key, body)
-        catch_up(engine, NOW, batch=97)  # small batches: many steps, partial logs
+        # small batches: many steps, partial logs; or as big as the backlog (one step)
+        catch_up(engine, NOW, batch=97, max_batch=max_batch)
         expected = {
             name: {u for u in world.users if holds(tree, world, u, NOW)}
             for name, tree in filters.items()
@@ -466,7 +472,7 @@ def test_membership_and_tracked_counts_match_brute_force(
                 assert revenues[day] == pytest.approx(revenue), (name, product, day)
     # time alone moves some users in or out: re-checks catch exactly those
     for later in (NOW + 3 * DAY, NOW + 20 * DAY):
-        catch_up(engine, later, batch=97)
+        catch_up(engine, later, batch=97, max_batch=max_batch)
         stored = members_in_db(engine, {ids[n]: n for n in ids})
         for name, tree in filters.items():
             want_members = {u for u in world.users if holds(tree, world, u, later)}

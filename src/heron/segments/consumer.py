@@ -1,18 +1,21 @@
 """The segment evaluator: keeps membership current and counts tracked segments' events.
 
 It runs outside `/users/track` (a background task of the server, or `catch_up` in tests and
-tools) and works in steps. Each step reads, by id watermark, a bounded batch of
+tools) and works in steps. Each step reads, by id watermark, a bounded batch (`BATCH` rows of
+each log, more up to `MAX_BATCH` when a log holds more) of
 
 - new raw `events` and `purchases` rows (a range scan of their primary keys),
 - `segment_user_changes` (users whose attributes changed, appended by ingest),
 - users due for a time-based re-check (`segment_rechecks`),
 
-re-evaluates exactly those users against their workspace's segments (heron.segments.facts,
-heron.segments.evaluate), then in ONE write transaction updates `segment_members`, each
+re-evaluates those users against the segments their changes can affect (all of them for changed
+or due users; for users who only tracked something, those naming what they tracked, less the
+ones they already belong to that such rows can only confirm: heron.segments.affected and
+heron.segments.rising), then in ONE write transaction updates `segment_members`, each
 segment's `size`, the re-check times, the tracked segments' rollups (each event or purchase of
 the batch counted once for every tracked segment its user is a member of, as evaluated in
-this step) and the watermarks. A crash anywhere leaves the watermarks where the last committed
-step put them: nothing is counted twice or lost.
+this step; summed in Python, heron.segments.counting) and the watermarks. A crash anywhere
+leaves the watermarks where the last committed step put them: nothing is counted twice or lost.
 
 A new or edited definition is first evaluated for every user of its workspace (a backfill by
 user id, one batch per step) before incremental steps resume.
@@ -37,14 +40,22 @@ import msgspec
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection, Engine
 
+from heron.segments.affected import Affected
 from heron.segments.compiled import Check, compile_filter
+from heron.segments.counting import (
+    BUCKET_MS,
+    EventRow,
+    PurchaseRow,
+    count_events,
+    count_purchases,
+    members_of,
+)
 from heron.segments.definition import Node, References, parse_filter, referenced
-from heron.segments.facts import load_facts, merge_references
+from heron.segments.facts import Needs, load_facts, merge_references
+from heron.segments.rising import Rising, rising
 from heron.store.driver import READ_CHUNK, fetch, in_ids, mark
 from heron.store.engine import WRITE_OPTION
 from heron.store.schema import (
-    ALL_APPS,
-    ALL_PRODUCTS,
     events,
     purchases,
     segment_progress,
@@ -55,14 +66,18 @@ from heron.store.schema import (
 )
 from heron.store.writelock import WriteLock
 
-__all__ = ["BATCH", "BUCKET_SECONDS", "catch_up", "step"]
+__all__ = ["BATCH", "BUCKET_SECONDS", "MAX_BATCH", "catch_up", "step"]
 
 log = logging.getLogger("heron.segments")
 
-BATCH = 2_000  # rows of each log (and users of a backfill) per step
-BUCKET_SECONDS = 900  # tracked-segment rollups: 15-minute UTC buckets
+BATCH = 2_000  # rows of each log (and users of a backfill) per step, at least
+# ... and at most, when the logs hold more: a bigger step shares its fixed costs (reads of the
+# users' history, the commit) and its rollup keys (segment, event, app, bucket) among more rows
+MAX_BATCH = 200_000
+BUCKET_SECONDS = BUCKET_MS // 1000  # tracked-segment rollups: 15-minute UTC buckets
 _MARKS = ("changes", "events", "purchases")
 _CHUNK = 500
+_CLUSTER = 100  # users: fewer share one load of facts with the other small clusters
 _decode = msgspec.json.decode
 
 
@@ -79,6 +94,7 @@ class _Segment:
     backfill_after: int | None
     check: Check = field(repr=False)
     refs: References = field(repr=False)
+    rises: Rising = field(repr=False)
 
     @property
     def history(self) -> bool:
@@ -102,83 +118,11 @@ class _Segment:
 
 
 @lru_cache(maxsize=1024)
-def _prepared(raw: str) -> tuple[Node, Check, References]:
-    """A stored filter parsed, compiled and its references listed (once per distinct text)."""
+def _prepared(raw: str) -> tuple[Node, Check, References, Rising]:
+    """A stored filter parsed, compiled, its references and rising inputs listed (once per
+    distinct text)."""
     node = parse_filter(_decode(raw))
-    return node, compile_filter(node), referenced(node)
-
-
-class _Readers:
-    """Which history segments (by index) a user's new rows can change: those naming one of its
-    events or products, any product when it bought something, or any app when a row carried an
-    `app_id`. Keyed by catalog id, resolved once per workspace and step from the names."""
-
-    def __init__(self, conn: Connection, workspace_id: int, history: Sequence[_Segment]) -> None:
-        """Index the segments by the catalog ids of the events and products they name."""
-        event_ids = _catalog_ids(
-            conn, "custom_events", workspace_id, {name for seg in history for name in seg.events}
-        )
-        product_ids = _catalog_ids(
-            conn,
-            "products",
-            workspace_id,
-            {name for seg in history for name in seg.products if name is not None},
-        )
-        self.by_event: dict[int, set[int]] = defaultdict(set)
-        self.by_product: dict[int, set[int]] = defaultdict(set)
-        self.any_product: set[int] = set()
-        self.by_app: set[int] = set()
-        for i, seg in enumerate(history):
-            for name in seg.events:
-                for item in event_ids.get(name, ()):
-                    self.by_event[item].add(i)
-            for product in seg.products:
-                if product is None:
-                    self.any_product.add(i)
-                for item in product_ids.get(product, ()) if product is not None else ():
-                    self.by_product[item].add(i)
-            if seg.apps:
-                self.by_app.add(i)
-
-    def of(self, read: _Batch, workspace_id: int) -> dict[int, tuple[int, ...]]:
-        """Per user of the workspace's new rows: the indices, ascending, it can change."""
-        found: dict[int, set[int]] = defaultdict(set)
-        for _, ws, uid, app, item in read.events:
-            if ws != workspace_id:
-                continue
-            hit = self.by_event.get(item)
-            if hit:
-                found[uid] |= hit
-            if app is not None and self.by_app:
-                found[uid] |= self.by_app
-        for _, ws, uid, app, item in read.purchases:
-            if ws != workspace_id:
-                continue
-            found[uid] |= self.any_product
-            hit = self.by_product.get(item)
-            if hit:
-                found[uid] |= hit
-            if app is not None and self.by_app:
-                found[uid] |= self.by_app
-        return {uid: tuple(sorted(hits)) for uid, hits in found.items() if hits}
-
-
-def _catalog_ids(
-    conn: Connection, table: str, workspace_id: int, names: set[str]
-) -> dict[str, list[int]]:
-    """Catalog ids (custom events or products) of the workspace by name."""
-    if not names:
-        return {}
-    found: dict[str, list[int]] = defaultdict(list)
-    mark_ = mark(conn)
-    for item, name in fetch(
-        conn,
-        f"SELECT id, name FROM {table} WHERE workspace_id = {mark_} AND name IN "
-        f"({','.join(mark_ for _ in names)})",
-        [workspace_id, *sorted(names)],
-    ):
-        found[name].append(item)
-    return found
+    return node, compile_filter(node), referenced(node), rising(node)
 
 
 @dataclass(slots=True)
@@ -192,9 +136,9 @@ class _Batch:
     # the others only did something, so only segments that read history can change for them
     full: set[int] = field(default_factory=set)
     changed: list[int] = field(default_factory=list)  # user ids of the change log, ws unknown
-    # (id, workspace, user, app, event or product id) of the raw rows read
-    events: list[tuple[int, int, int, int | None, int]] = field(default_factory=list)
-    purchases: list[tuple[int, int, int, int | None, int]] = field(default_factory=list)
+    # the raw rows read (heron.segments.counting's EventRow and PurchaseRow)
+    events: list[EventRow] = field(default_factory=list)
+    purchases: list[PurchaseRow] = field(default_factory=list)
 
 
 def _now_ms() -> int:
@@ -220,7 +164,7 @@ def _live_segments(conn: Connection) -> list[_Segment]:
     found = []
     for sid, ws, raw, tracking, ev_after, pu_after, backfill in rows:
         try:
-            node, check, refs = _prepared(str(raw))
+            node, check, refs, rises = _prepared(str(raw))
         except ValueError:  # stored definitions were validated; skip one that no longer parses
             log.exception("segment %d has an unreadable filter", sid)
             continue
@@ -235,6 +179,7 @@ def _live_segments(conn: Connection) -> list[_Segment]:
                 None if backfill is None else int(backfill),
                 check,
                 refs,
+                rises,
             )
         )
     return found
@@ -310,8 +255,18 @@ def _upsert_marks(conn: Connection, marks: dict[str, int]) -> None:
         )
 
 
-def step(engine: Engine, now_ms: int | None = None, *, batch: int = BATCH) -> bool:
-    """One evaluator step; True when there may be more to do right away."""
+def step(
+    engine: Engine,
+    now_ms: int | None = None,
+    *,
+    batch: int = BATCH,
+    max_batch: int = MAX_BATCH,
+) -> bool:
+    """One evaluator step; True when there may be more to do right away.
+
+    It reads `batch` rows of each log, or, when a log holds more, up to `max_batch` (adaptive:
+    an evaluator that fell behind takes bigger steps, which cost less per row).
+    """
     now_ms = _now_ms() if now_ms is None else now_ms
     with engine.connect() as conn:
         live = _live_segments(conn)
@@ -331,8 +286,9 @@ def step(engine: Engine, now_ms: int | None = None, *, batch: int = BATCH) -> bo
     for seg in live:
         by_workspace[seg.workspace_id].append(seg)
     bounds = _bounds(engine)
+    size = _step_size(marks, bounds, batch, max_batch)
     with engine.connect() as conn:
-        read = _read_logs(conn, marks, bounds, now_ms, batch)
+        read = _read_logs(conn, marks, bounds, now_ms, size)
         results = _evaluate_all(conn, read, by_workspace, now_ms)
     if read.new_marks == marks and not read.users:
         return False
@@ -341,12 +297,24 @@ def step(engine: Engine, now_ms: int | None = None, *, batch: int = BATCH) -> bo
     return bool(done) and (full or len(read.users) > 0)
 
 
-def catch_up(engine: Engine, now_ms: int | None = None, *, batch: int = BATCH) -> int:
+def catch_up(
+    engine: Engine,
+    now_ms: int | None = None,
+    *,
+    batch: int = BATCH,
+    max_batch: int = MAX_BATCH,
+) -> int:
     """Run steps until the evaluator has nothing left to do; return how many ran."""
     steps = 0
-    while step(engine, now_ms, batch=batch):
+    while step(engine, now_ms, batch=batch, max_batch=max_batch):
         steps += 1
     return steps + 1
+
+
+def _step_size(marks: dict[str, int], bounds: dict[str, int], batch: int, max_batch: int) -> int:
+    """Rows per log for this step: `batch`, or the largest backlog up to `max_batch`."""
+    backlog = max(bounds[name] - marks[name] for name in _MARKS)
+    return max(batch, min(backlog, max_batch))
 
 
 def _skip_to_end(engine: Engine, marks: dict[str, int]) -> bool:
@@ -415,10 +383,12 @@ def _read_logs(
     ).all()
     read.new_marks["changes"] = _moved(rows, batch, bounds["changes"], marks["changes"])
     read.changed = [int(uid) for _, uid in rows]
-    # (id, workspace, user, app, event or product id): what evaluation needs of each row
+    # what evaluation and the tracked rollups need of each row
     read.events = _log_rows(conn, "events", "event_id", marks, bounds, batch)
     read.new_marks["events"] = _moved(read.events, batch, bounds["events"], marks["events"])
-    read.purchases = _log_rows(conn, "purchases", "product_id", marks, bounds, batch)
+    read.purchases = _log_rows(
+        conn, "purchases", "product_id, time_ms, quantity, price", marks, bounds, batch
+    )
     read.new_marks["purchases"] = _moved(
         read.purchases, batch, bounds["purchases"], marks["purchases"]
     )
@@ -449,19 +419,28 @@ def _read_logs(
 def _log_rows(
     conn: Connection,
     table: str,
-    item: str,
+    columns: str,
     marks: dict[str, int],
     bounds: dict[str, int],
     batch: int,
-) -> list[tuple[int, int, int, int | None, int]]:
-    """Up to `batch` rows of a raw table past its mark: (id, workspace, user, app, item)."""
+) -> list[Any]:
+    """Up to `batch` rows of a raw table past its mark: (id, workspace, user, app, *columns);
+    events have their time added."""
     mark_ = mark(conn)
-    return fetch(
-        conn,
-        f"SELECT id, workspace_id, user_id, app_id, {item} FROM {table} "
-        f"WHERE id > {mark_} AND id <= {mark_} ORDER BY id LIMIT {int(batch)}",
-        [marks[table], bounds[table]],
-    )
+    if table == "events":
+        columns += ", time_ms"
+    raw = conn.connection.driver_connection  # tuples, not SQLAlchemy rows: up to MAX_BATCH
+    assert raw is not None and conn.in_transaction()
+    cur = raw.cursor()
+    try:
+        cur.execute(
+            f"SELECT id, workspace_id, user_id, app_id, {columns} FROM {table} "
+            f"WHERE id > {mark_} AND id <= {mark_} ORDER BY id LIMIT {int(batch)}",
+            (marks[table], bounds[table]),
+        )
+        return list(cur.fetchall())
+    finally:
+        cur.close()
 
 
 def _moved(rows: Sequence[Any], batch: int, bound: int, mark: int) -> int:
@@ -481,30 +460,83 @@ def _evaluate_all(
     conn: Connection, read: _Batch, by_workspace: dict[int, list[_Segment]], now_ms: int
 ) -> Results:
     """Evaluate the batch's users: all segments of their workspace, or those their new events,
-    purchases or app use can change (users who only tracked something)."""
+    purchases or app use can change (users who only tracked something).
+
+    Of the latter, a segment that the user is already a member of and that their new rows can
+    only rise in (heron.segments.rising) is skipped, unless the user's re-check is due (then
+    time may have changed any answer: they are evaluated against every segment).
+    """
     results: Results = {}
     for ws, user_ids in read.users.items():
         segs = by_workspace.get(ws, [])
         found = results.setdefault(ws, [])
-        full = sorted(u for u in user_ids if u in read.full)
-        if full:
-            found.append(
-                (_evaluate(conn, ws, full, segs, now_ms), frozenset(s.id for s in segs), True)
-            )
+        full = {u for u in user_ids if u in read.full}
         groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
         history = [s for s in segs if s.history]
         if history and len(full) < len(user_ids):
-            for uid, key in sorted(_Readers(conn, ws, history).of(read, ws).items()):
-                if uid not in read.full:
+            affected = Affected(conn, ws, [(s.refs, s.rises) for s in history])
+            touched = {
+                uid: hits
+                for uid, hits in affected.of(read.events, read.purchases, ws).items()
+                if uid not in full
+            }
+            maybe = sorted(uid for uid, (hit, fall) in touched.items() if len(hit) > len(fall))
+            members = _current_members(conn, maybe) if maybe else {}
+            due = _due_users(conn, maybe, now_ms) if maybe else set()
+            for uid, (hit, fall) in sorted(touched.items()):
+                if uid in due:
+                    full.add(uid)
+                    continue
+                mine = members.get(uid, ())
+                key = tuple(i for i in sorted(hit) if i in fall or history[i].id not in mine)
+                if key:
                     groups[key].append(uid)
-        if groups:  # one load of facts for all of them, each checked against its own segments
-            chosen = {key: [history[i] for i in key] for key in groups}
-            per_user = {uid: chosen[key] for key, uids in groups.items() for uid in uids}
+        if full:
+            every = frozenset(s.id for s in segs)
+            found.append((_evaluate(conn, ws, sorted(full), segs, now_ms), every, True))
+        # one load of facts per set of referenced events, purchases and apps (the rows read
+        # are those of what the users' segments name, not of everything any segment names)
+        clusters: dict[Needs, list[tuple[int, ...]]] = defaultdict(list)
+        for key in groups:
+            clusters[merge_references(history[i].refs for i in key)].append(key)
+        for keys in _coarser(clusters, groups):
+            chosen = {key: [history[i] for i in key] for key in keys}
+            per_user = {uid: chosen[key] for key in keys for uid in groups[key]}
             evaluated = _evaluate(conn, ws, sorted(per_user), history, now_ms, per_user)
-            for key, uids in groups.items():
-                part = {uid: evaluated[uid] for uid in uids}
+            for key in keys:
+                part = {uid: evaluated[uid] for uid in groups[key]}
                 found.append((part, frozenset(s.id for s in chosen[key]), False))
     return results
+
+
+def _coarser(
+    clusters: dict[Needs, list[tuple[int, ...]]], groups: dict[tuple[int, ...], list[int]]
+) -> list[list[tuple[int, ...]]]:
+    """The clusters of at least `_CLUSTER` users, and all smaller ones as one (each load of
+    facts costs a dozen statements: a load per rare combination would cost more than it saves).
+    """
+    big: list[list[tuple[int, ...]]] = []
+    rest: list[tuple[int, ...]] = []
+    for keys in clusters.values():
+        if sum(len(groups[key]) for key in keys) >= _CLUSTER:
+            big.append(keys)
+        else:
+            rest.extend(keys)
+    return [*big, rest] if rest else big
+
+
+def _due_users(conn: Connection, user_ids: Sequence[int], now_ms: int) -> set[int]:
+    """The users among `user_ids` whose re-check is due at `now_ms`."""
+    due: set[int] = set()
+    for start in range(0, len(user_ids), READ_CHUNK):
+        where, params = in_ids(conn, "user_id", user_ids[start : start + READ_CHUNK])
+        rows = fetch(
+            conn,
+            f"SELECT user_id FROM segment_rechecks WHERE {where} AND due_ms <= {mark(conn)}",
+            [*params, now_ms],
+        )
+        due.update(uid for (uid,) in rows)
+    return due
 
 
 def _evaluate(
@@ -547,16 +579,37 @@ def _evaluate(
 # -- writing -----------------------------------------------------------------------------------
 
 
-def _current_members(conn: Connection, user_ids: Iterable[int]) -> dict[int, set[int]]:
-    """Segment ids each user is a member of now."""
+def _current_members(conn: Connection, user_ids: Iterable[int]) -> dict[int, frozenset[int]]:
+    """Segment ids each user is a member of now (users of none are absent).
+
+    One row per user (the ids aggregated in SQL) through the DBAPI cursor: a step reads the
+    membership of tens of thousands of users, and a row per membership wrapped by SQLAlchemy
+    cost more than the rest of the read.
+    """
     ordered = sorted(set(user_ids))
-    found: dict[int, set[int]] = defaultdict(set)
-    for start in range(0, len(ordered), READ_CHUNK):
-        where, params = in_ids(conn, "user_id", ordered[start : start + READ_CHUNK])
-        for uid, sid in fetch(
-            conn, f"SELECT user_id, segment_id FROM segment_members WHERE {where}", params
-        ):
-            found[uid].add(sid)
+    found: dict[int, frozenset[int]] = {}
+    shared: dict[Any, frozenset[int]] = {}  # users with the same segments share one set
+    postgres = conn.dialect.name == "postgresql"
+    listed = "array_agg(segment_id)" if postgres else "group_concat(segment_id)"
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    cur = raw.cursor()
+    try:
+        for start in range(0, len(ordered), READ_CHUNK):
+            where, params = in_ids(conn, "user_id", ordered[start : start + READ_CHUNK])
+            cur.execute(
+                f"SELECT user_id, {listed} FROM segment_members WHERE {where} GROUP BY user_id",
+                params,
+            )
+            for uid, listed_ids in cur.fetchall():
+                key = tuple(listed_ids) if postgres else listed_ids
+                sids = shared.get(key)
+                if sids is None:
+                    parts = listed_ids if postgres else listed_ids.split(",")
+                    sids = shared[key] = frozenset(map(int, parts))
+                found[uid] = sids
+    finally:
+        cur.close()
     return found
 
 
@@ -564,22 +617,30 @@ def _store_membership(
     conn: Connection,
     evaluated: Evaluated,
     scope: frozenset[int],
+    current: dict[int, frozenset[int]],
     *,
     merge_due: bool,
 ) -> None:
-    """Write membership changes within `scope` (segment ids) and re-check times; sizes too."""
-    current = _current_members(conn, evaluated)
+    """Write membership changes within `scope` (segment ids) and re-check times; sizes too.
+
+    `current`: each evaluated user's segment ids as stored (read in this transaction); updated
+    in place to what this call stores.
+    """
     inserts: list[dict[str, int]] = []
     deletes: list[dict[str, int]] = []
     delta: dict[int, int] = defaultdict(int)
     for uid, (matched, _) in evaluated.items():
-        before = current.get(uid, set()) & scope
+        mine = current.get(uid, frozenset())
+        before = mine & scope
+        if before == matched:
+            continue
         for sid in matched - before:
             inserts.append({"u": uid, "s": sid})
             delta[sid] += 1
         for sid in before - matched:
             deletes.append({"u": uid, "s": sid})
             delta[sid] -= 1
+        current[uid] = (mine - scope) | matched
     if inserts:
         conn.execute(
             text("INSERT INTO segment_members (user_id, segment_id) VALUES (:u, :s)"), inserts
@@ -630,12 +691,18 @@ def _apply(
     """The write half of a step; False (nothing written) if another process got there first."""
     if _marks(conn, lock=True) != read.marks:
         return False
+    tracking = any(s.tracking for segs in by_workspace.values() for s in segs)
+    users_ = {uid for found in results.values() for evaluated, _, _ in found for uid in evaluated}
+    if tracking:  # the rollups count every row's user by membership as this step leaves it
+        users_.update(row[2] for row in read.events)
+        users_.update(row[2] for row in read.purchases)
+    current = _current_members(conn, users_)
     for found in results.values():
         for evaluated, scope, every in found:
             # partial: a re-check time of the other segments may be pending; keep the earlier one
-            _store_membership(conn, evaluated, scope, merge_due=not every)
-    if any(s.tracking for segs in by_workspace.values() for s in segs):
-        _count_tracked(conn, read)
+            _store_membership(conn, evaluated, scope, current, merge_due=not every)
+    if tracking:
+        _count_tracked(conn, read, current)
     conn.execute(
         segment_user_changes.delete().where(segment_user_changes.c.id <= read.new_marks["changes"])
     )
@@ -643,77 +710,28 @@ def _apply(
     return True
 
 
-def _bucket_sql(column: str) -> str:
-    """SQL for the 15-minute UTC bucket (epoch seconds of its start) of an epoch-ms column.
-
-    Floor division on both backends (their `/` and `%` truncate towards zero).
-    """
-    span = BUCKET_SECONDS * 1000
-    return f"(({column}) - ((({column}) % {span}) + {span}) % {span}) / 1000"
-
-
-# Rows of the step's id range whose user is a member of a live tracked segment that counts them.
-_TRACKED_JOIN = (
-    "FROM {table} r JOIN segment_members m ON m.user_id = r.user_id "
-    "JOIN segments s ON s.id = m.segment_id "
-    "WHERE r.id > :lo AND r.id <= :hi AND s.analytics_tracking AND NOT s.archived "
-    "AND r.id > coalesce(s.{after}, 0)"
-)
-
-
-def _event_rollup_sql(per_app: bool) -> str:
-    """Add the step's events to the tracked rollups: all apps, or per app of rows with one."""
-    app = "r.app_id" if per_app else str(ALL_APPS)
-    only = " AND r.app_id IS NOT NULL" if per_app else ""
-    return (
-        "INSERT INTO segment_event_rollups (segment_id, event_id, app_id, bucket, count) "
-        f"SELECT m.segment_id, r.event_id, {app}, {_bucket_sql('r.time_ms')}, count(*) "
-        + _TRACKED_JOIN.format(table="events", after="tracking_events_after")
-        + only
-        + " GROUP BY 1, 2, 3, 4 ON CONFLICT (segment_id, event_id, app_id, bucket) "
-        "DO UPDATE SET count = segment_event_rollups.count + excluded.count"
-    )
-
-
-def _purchase_rollup_sql(per_product: bool, per_app: bool) -> str:
-    """Add the step's purchases to the tracked rollups, for one (product, app) key pairing."""
-    product = "r.product_id" if per_product else str(ALL_PRODUCTS)
-    app = "r.app_id" if per_app else str(ALL_APPS)
-    only = " AND r.app_id IS NOT NULL" if per_app else ""
-    return (
-        "INSERT INTO segment_purchase_rollups (segment_id, product_id, app_id, bucket, "
-        "purchases, quantity, revenue) "
-        f"SELECT m.segment_id, {product}, {app}, {_bucket_sql('r.time_ms')}, count(*), "
-        "sum(r.quantity), sum(r.price * r.quantity) "
-        + _TRACKED_JOIN.format(table="purchases", after="tracking_purchases_after")
-        + only
-        + " GROUP BY 1, 2, 3, 4 ON CONFLICT (segment_id, product_id, app_id, bucket) DO UPDATE "
-        "SET purchases = segment_purchase_rollups.purchases + excluded.purchases, "
-        "quantity = segment_purchase_rollups.quantity + excluded.quantity, "
-        "revenue = segment_purchase_rollups.revenue + excluded.revenue"
-    )
-
-
-_EVENT_ROLLUPS = tuple(text(_event_rollup_sql(per_app)) for per_app in (False, True))
-_PURCHASE_ROLLUPS = tuple(
-    text(_purchase_rollup_sql(per_product, per_app))
-    for per_product in (False, True)
-    for per_app in (False, True)
-)
-
-
-def _count_tracked(conn: Connection, read: _Batch) -> None:
+def _count_tracked(conn: Connection, read: _Batch, current: dict[int, frozenset[int]]) -> None:
     """Add the step's events and purchases to the rollups of the tracked segments their users
-    are members of, as stored by this step (one grouped statement per key pairing, in SQL).
+    are members of, as stored by this step (heron.segments.counting).
 
-    The step's rows are exactly those in its id ranges (marks, new marks]: the ranges it read.
+    The tracked segments and where their tracking began are read in this transaction, so a
+    segment whose tracking was turned on since the step began counts the rows after that.
     """
-    for name, statements in (("events", _EVENT_ROLLUPS), ("purchases", _PURCHASE_ROLLUPS)):
-        lo, hi = read.marks[name], read.new_marks[name]
-        if hi <= lo:
-            continue
-        for statement in statements:
-            conn.execute(statement, {"lo": lo, "hi": hi})
+    tracked = conn.execute(
+        select(
+            segments.c.id, segments.c.tracking_events_after, segments.c.tracking_purchases_after
+        ).where(segments.c.analytics_tracking.is_(True), segments.c.archived.is_(False))
+    ).all()
+    if not tracked:
+        return
+    if read.events:
+        count_events(
+            conn, read.events, members_of(current, {int(s): int(e or 0) for s, e, _ in tracked})
+        )
+    if read.purchases:
+        count_purchases(
+            conn, read.purchases, members_of(current, {int(s): int(p or 0) for s, _, p in tracked})
+        )
 
 
 # -- backfill ----------------------------------------------------------------------------------
@@ -763,7 +781,7 @@ def _backfill(engine: Engine, pending: list[_Segment], now_ms: int, batch: int) 
                 for uid, (matched, due) in evaluated.items()
                 if uid > cursor
             }
-            _store_membership(conn, part, scope, merge_due=True)
+            _store_membership(conn, part, scope, _current_members(conn, part), merge_due=True)
             for sid in sids:
                 conn.execute(
                     segments.update()
