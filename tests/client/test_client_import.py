@@ -161,11 +161,16 @@ def test_import_refuses_a_checkpoint_of_another_file(fake: FakeBraze, tmp_path: 
     assert len(fake.stored) == 90
 
 
+RECORDS_TO_INTERRUPT = 30_000
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
 def test_import_killed_midway_resumes_without_duplicates(tmp_path: Path, stop: int) -> None:
     """SIGKILL (or Ctrl-C) during an import, then a re-run: every record stored exactly once."""
-    source = _ndjson(tmp_path / "data.ndjson", 6000)
+    # 400 batches at 20 ms each over 8 lanes: at least a second of work, so the signal lands
+    # mid-import even on a loaded machine (6,000 records once finished first there).
+    source = _ndjson(tmp_path / "data.ndjson", RECORDS_TO_INTERRUPT)
     with FakeBraze(delay=0.02) as fake:
         argv = [sys.executable, "-m", "heron", "import", str(source), "--url", fake.base_url,
                 "--api-key", "k", "--concurrency", "8"]  # fmt: skip
@@ -183,10 +188,10 @@ def test_import_killed_midway_resumes_without_duplicates(tmp_path: Path, stop: i
             assert b"re-run the same command to resume" in stderr
             assert len(checkpoint.read_text().splitlines()) == 1  # compacted on the way out
         stored_before = len(fake.stored)
-        assert 0 < stored_before < 6000
+        assert 0 < stored_before < RECORDS_TO_INTERRUPT
         done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
         assert done.returncode == 0, done.stderr
-        assert sorted(int(str(o["seq"])) for o in fake.stored) == list(range(6000))
+        assert sorted(int(str(o["seq"])) for o in fake.stored) == list(range(RECORDS_TO_INTERRUPT))
 
 
 def test_export_json_and_csv(fake: FakeBraze, tmp_path: Path) -> None:
