@@ -9,12 +9,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from seg_helpers import create_segment, post, seg_client, track  # noqa: F401
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
 
 from conftest import Workspace, auth
+from heron.segments import consumer
 from heron.segments.consumer import BUCKET_SECONDS, catch_up, step
 from heron.segments.counting import BUCKET_MS, bucket_start
 from heron.segments.definition import parse_filter
@@ -192,3 +194,47 @@ def test_buckets_floor_before_1970_too() -> None:
                   1_772_359_199_999, 1_772_359_200_000, -62_135_596_800_000):  # fmt: skip
         second = value // 1000
         assert bucket_start(value) == second - second % BUCKET_SECONDS, value
+
+
+def test_sums_made_before_the_write_lock_are_redone_when_membership_changed_meanwhile(
+    seg_client: TestClient,  # noqa: F811
+    engine: Engine,
+    workspace: Workspace,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A step sums tracked rollups before taking the write lock; if the membership they were
+    summed from changes before the write (another writer), the write sums them again."""
+    key = workspace.key
+    played = {"custom_event": "play", "op": "count_greater_than", "value": 0}
+    vip_filter = {"custom_attribute": "plan", "op": "equals", "value": "vip"}
+    plays = create_segment(seg_client, key, {"name": "plays", "filter": played}, tracked=True)
+    vip = create_segment(seg_client, key, {"name": "vip", "filter": vip_filter}, tracked=True)
+    track(seg_client, key, {"events": [play("u1", NOW - DAY)]})
+    catch_up(engine, NOW)
+    assert members(engine, plays) == {"u1"} and members(engine, vip) == set()
+    track(seg_client, key, {"events": [play("u1", NOW - DAY + 1)]})
+
+    real = consumer._count_ahead
+    injected: list[bool] = []
+
+    def count_then_change(*args: Any) -> Any:
+        counted_ahead = real(*args)
+        if not injected:  # another writer puts u1 in `vip` before this step's write
+            with engine.begin() as conn:
+                conn.execute(
+                    segment_members.insert().from_select(
+                        ["user_id", "segment_id"],
+                        select(users.c.id, segments.c.id).where(
+                            users.c.external_id == "u1", segments.c.segment_id == vip
+                        ),
+                    )
+                )
+            injected.append(True)
+        return counted_ahead
+
+    monkeypatch.setattr(consumer, "_count_ahead", count_then_change)
+    catch_up(engine, NOW)
+    assert injected
+    assert members(engine, vip) == {"u1"}  # a play does not re-evaluate an attribute segment
+    assert counted(seg_client, key, plays, "play") == 2
+    assert counted(seg_client, key, vip, "play") == 1  # the sums made before missed it

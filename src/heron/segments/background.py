@@ -39,7 +39,7 @@ __all__ = ["SegmentTasks", "take_lease"]
 log = logging.getLogger("heron.segments")
 
 IDLE_SECONDS = 1.0  # pause when there is nothing to do
-DUTY = 0.3  # share of wall time the evaluator may work while catching up
+DUTY = 0.5  # share of wall time the evaluator may work while catching up
 LEASE_MS = 30_000
 SNAPSHOT_SECONDS = 60.0
 

@@ -26,11 +26,15 @@ from heron.store.schema import ALL_APPS, ALL_PRODUCTS
 __all__ = [
     "BUCKET_MS",
     "EventRow",
+    "EventTotals",
     "PurchaseRow",
+    "PurchaseTotals",
     "bucket_start",
-    "count_events",
-    "count_purchases",
     "members_of",
+    "sum_events",
+    "sum_purchases",
+    "write_event_totals",
+    "write_purchase_totals",
 ]
 
 BUCKET_MS = 900_000  # 15-minute UTC buckets; the stored key is the bucket start in epoch seconds
@@ -107,8 +111,12 @@ def _raw_cursor(conn: Connection) -> Any:
     return raw.cursor()
 
 
-def count_events(conn: Connection, rows: Sequence[EventRow], segments: Segments) -> int:
-    """Add the rows to the event rollups of the segments counting them; the keys written.
+EventTotals = dict[tuple[int, int, int, int], int]  # (segment, event, app, bucket) -> count
+PurchaseTotals = dict[tuple[int, int, int, int], list[Any]]  # -> [purchases, quantity, revenue]
+
+
+def sum_events(rows: Sequence[EventRow], segments: Segments) -> EventTotals:
+    """The rollup increments of the rows, per distinct key (no database work).
 
     Sums go per (segment, event, app or None, bucket) first; the all-apps keys are then added
     up from those distinct keys rather than row by row.
@@ -118,12 +126,17 @@ def count_events(conn: Connection, rows: Sequence[EventRow], segments: Segments)
         bucket = time_ms // BUCKET_MS
         for sid in segments(uid, row_id):
             by_app[(sid, item, app, bucket)] += 1
-    totals: dict[tuple[int, int, int, int], int] = defaultdict(int)
+    totals: EventTotals = defaultdict(int)
     for (sid, item, app, bucket), n in by_app.items():
         start = bucket * _TO_SECONDS
         totals[(sid, item, ALL_APPS, start)] += n
         if app is not None:
             totals[(sid, item, app, start)] += n
+    return totals
+
+
+def write_event_totals(conn: Connection, totals: EventTotals) -> int:
+    """Upsert event rollup increments (keys in sorted order); the keys written."""
     if not totals:
         return 0
     keys = sorted(totals)
@@ -139,9 +152,9 @@ def count_events(conn: Connection, rows: Sequence[EventRow], segments: Segments)
     return len(keys)
 
 
-def count_purchases(conn: Connection, rows: Sequence[PurchaseRow], segments: Segments) -> int:
-    """Add the rows to the purchase rollups of the segments counting them; the keys written."""
-    totals: dict[tuple[int, int, int, int], list[Any]] = {}
+def sum_purchases(rows: Sequence[PurchaseRow], segments: Segments) -> PurchaseTotals:
+    """The purchase rollup increments of the rows, per distinct key (no database work)."""
+    totals: PurchaseTotals = {}
     for row_id, _, uid, app, item, time_ms, quantity, price in rows:
         sids = segments(uid, row_id)
         if not sids:
@@ -161,6 +174,11 @@ def count_purchases(conn: Connection, rows: Sequence[PurchaseRow], segments: Seg
                         total[0] += 1
                         total[1] += quantity
                         total[2] += revenue
+    return totals
+
+
+def write_purchase_totals(conn: Connection, totals: PurchaseTotals) -> int:
+    """Upsert purchase rollup increments (keys in sorted order); the keys written."""
     if not totals:
         return 0
     keys = sorted(totals)
