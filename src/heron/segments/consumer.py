@@ -63,6 +63,7 @@ from heron.segments.counting import (
 from heron.segments.definition import Node, References, parse_filter, referenced
 from heron.segments.facts import Needs, load_facts, merge_references
 from heron.segments.rising import Rising, rising
+from heron.store.bulk import insert_rows
 from heron.store.driver import READ_CHUNK, fetch, in_ids, mark
 from heron.store.engine import WRITE_OPTION
 from heron.store.schema import (
@@ -624,6 +625,13 @@ def _current_members(conn: Connection, user_ids: Iterable[int]) -> dict[int, fro
     return found
 
 
+def _raw_cursor(conn: Connection) -> Any:
+    """A DBAPI cursor in the connection's current transaction."""
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    return raw.cursor()
+
+
 def _store_membership(
     conn: Connection,
     evaluated: Evaluated,
@@ -637,8 +645,8 @@ def _store_membership(
     `current`: each evaluated user's segment ids as stored (read in this transaction); updated
     in place to what this call stores.
     """
-    inserts: list[dict[str, int]] = []
-    deletes: list[dict[str, int]] = []
+    inserts: list[tuple[int, int]] = []
+    deletes: list[tuple[int, int]] = []
     delta: dict[int, int] = defaultdict(int)
     for uid, (matched, _) in evaluated.items():
         mine = current.get(uid, frozenset())
@@ -646,38 +654,52 @@ def _store_membership(
         if before == matched:
             continue
         for sid in matched - before:
-            inserts.append({"u": uid, "s": sid})
+            inserts.append((uid, sid))
             delta[sid] += 1
         for sid in before - matched:
-            deletes.append({"u": uid, "s": sid})
+            deletes.append((uid, sid))
             delta[sid] -= 1
         current[uid] = (mine - scope) | matched
-    if inserts:
-        conn.execute(
-            text("INSERT INTO segment_members (user_id, segment_id) VALUES (:u, :s)"), inserts
-        )
-    if deletes:
-        conn.execute(
-            text("DELETE FROM segment_members WHERE user_id = :u AND segment_id = :s"), deletes
-        )
-    sizes = [{"d": d, "s": sid} for sid, d in sorted(delta.items()) if d]
-    if sizes:
-        conn.execute(text("UPDATE segments SET size = size + :d WHERE id = :s"), sizes)
-    _store_rechecks(conn, evaluated, merge_due=merge_due)
+    # Driver-level statements: a step makes hundreds of these calls under the write lock, and
+    # SQLAlchemy's per-call and per-row work was most of their time.
+    cur = _raw_cursor(conn)
+    try:
+        if inserts:
+            if conn.dialect.name == "postgresql":
+                cur.executemany(
+                    "INSERT INTO segment_members (user_id, segment_id) VALUES (%s, %s)", inserts
+                )
+            else:
+                insert_rows(cur, "INSERT INTO segment_members (user_id, segment_id)", inserts)
+        q = mark(conn)
+        if deletes:
+            cur.executemany(
+                f"DELETE FROM segment_members WHERE user_id = {q} AND segment_id = {q}", deletes
+            )
+        sizes = [(d, sid) for sid, d in sorted(delta.items()) if d]
+        if sizes:
+            cur.executemany(f"UPDATE segments SET size = size + {q} WHERE id = {q}", sizes)
+        _store_rechecks(cur, q, evaluated, merge_due=merge_due)
+    finally:
+        cur.close()
 
 
 def _store_rechecks(
-    conn: Connection,
+    cur: Any,
+    q: str,
     evaluated: Evaluated,
     *,
     merge_due: bool,
 ) -> None:
-    """Record each user's next re-check (or clear it); `merge_due` keeps an earlier one."""
-    due_rows = [{"u": uid, "d": due} for uid, (_, due) in sorted(evaluated.items()) if due]
+    """Record each user's next re-check (or clear it); `merge_due` keeps an earlier one.
+
+    `cur`: a DBAPI cursor in the step's transaction; `q`: its positional placeholder.
+    """
+    due_rows = [(uid, due, uid) for uid, (_, due) in sorted(evaluated.items()) if due]
     if not merge_due:
-        clear = [{"u": uid} for uid, (_, due) in sorted(evaluated.items()) if due is None]
+        clear = [(uid,) for uid, (_, due) in sorted(evaluated.items()) if due is None]
         if clear:
-            conn.execute(text("DELETE FROM segment_rechecks WHERE user_id = :u"), clear)
+            cur.executemany(f"DELETE FROM segment_rechecks WHERE user_id = {q}", clear)
     if not due_rows:
         return
     keep = (
@@ -686,12 +708,10 @@ def _store_rechecks(
         if merge_due
         else "excluded.due_ms"
     )
-    conn.execute(
-        text(
-            "INSERT INTO segment_rechecks (user_id, workspace_id, due_ms) "
-            "SELECT :u, workspace_id, :d FROM users WHERE id = :u "
-            f"ON CONFLICT (user_id) DO UPDATE SET due_ms = {keep}"
-        ),
+    cur.executemany(
+        "INSERT INTO segment_rechecks (user_id, workspace_id, due_ms) "
+        f"SELECT {q}, workspace_id, {q} FROM users WHERE id = {q} "
+        f"ON CONFLICT (user_id) DO UPDATE SET due_ms = {keep}",
         due_rows,
     )
 
