@@ -19,8 +19,6 @@ def start_tasks(app: Starlette) -> SegmentTasks | None:
     """Start the evaluator and snapshot loop (unless the settings turn it off)."""
     if not app.state.settings.segment_evaluator:
         return None
-    tasks = SegmentTasks(
-        app.state.engine, sqlite_synchronous=app.state.settings.sqlite_synchronous
-    )
+    tasks = SegmentTasks(app.state.engine, sqlite_synchronous=app.state.settings.sqlite_synchronous)
     tasks.start()
     return tasks

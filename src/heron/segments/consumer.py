@@ -64,7 +64,7 @@ from heron.segments.definition import Node, References, parse_filter, referenced
 from heron.segments.facts import Needs, load_facts, merge_references
 from heron.segments.rising import Rising, rising
 from heron.store.bulk import insert_rows
-from heron.store.driver import READ_CHUNK, fetch, in_ids, mark
+from heron.store.driver import READ_CHUNK, fetch, in_ids, mark, raw_cursor
 from heron.store.engine import WRITE_OPTION
 from heron.store.schema import (
     events,
@@ -603,9 +603,7 @@ def _current_members(conn: Connection, user_ids: Iterable[int]) -> dict[int, fro
     shared: dict[Any, frozenset[int]] = {}  # users with the same segments share one set
     postgres = conn.dialect.name == "postgresql"
     listed = "array_agg(segment_id)" if postgres else "group_concat(segment_id)"
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    cur = raw.cursor()
+    cur = raw_cursor(conn)
     try:
         for start in range(0, len(ordered), READ_CHUNK):
             where, params = in_ids(conn, "user_id", ordered[start : start + READ_CHUNK])
@@ -623,13 +621,6 @@ def _current_members(conn: Connection, user_ids: Iterable[int]) -> dict[int, fro
     finally:
         cur.close()
     return found
-
-
-def _raw_cursor(conn: Connection) -> Any:
-    """A DBAPI cursor in the connection's current transaction."""
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    return raw.cursor()
 
 
 def _store_membership(
@@ -662,7 +653,7 @@ def _store_membership(
         current[uid] = (mine - scope) | matched
     # Driver-level statements: a step makes hundreds of these calls under the write lock, and
     # SQLAlchemy's per-call and per-row work was most of their time.
-    cur = _raw_cursor(conn)
+    cur = raw_cursor(conn)
     try:
         if inserts:
             if conn.dialect.name == "postgresql":

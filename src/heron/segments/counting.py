@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from heron.store.bulk import insert_rows
+from heron.store.driver import raw_cursor
 from heron.store.schema import ALL_APPS, ALL_PRODUCTS
 
 __all__ = [
@@ -104,13 +105,6 @@ def bucket_start(time_ms: int) -> int:
     return (time_ms // BUCKET_MS) * _TO_SECONDS
 
 
-def _raw_cursor(conn: Connection) -> Any:
-    """A DBAPI cursor on the connection's current transaction."""
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    return raw.cursor()
-
-
 EventTotals = dict[tuple[int, int, int, int], int]  # (segment, event, app, bucket) -> count
 PurchaseTotals = dict[tuple[int, int, int, int], list[Any]]  # -> [purchases, quantity, revenue]
 
@@ -137,19 +131,8 @@ def sum_events(rows: Sequence[EventRow], segments: Segments) -> EventTotals:
 
 def write_event_totals(conn: Connection, totals: EventTotals) -> int:
     """Upsert event rollup increments (keys in sorted order); the keys written."""
-    if not totals:
-        return 0
-    keys = sorted(totals)
-    cur = _raw_cursor(conn)
-    try:
-        if conn.dialect.name == "postgresql":
-            columns = [list(c) for c in zip(*keys, strict=True)]
-            cur.execute(_PG_EVENTS, [*columns, [totals[k] for k in keys]])
-        else:
-            insert_rows(cur, _EVENT_HEAD, [(*k, totals[k]) for k in keys], _EVENT_TAIL)
-    finally:
-        cur.close()
-    return len(keys)
+    rows = [(*key, totals[key]) for key in sorted(totals)]
+    return _upsert(conn, rows, _PG_EVENTS, _EVENT_HEAD, _EVENT_TAIL)
 
 
 def sum_purchases(rows: Sequence[PurchaseRow], segments: Segments) -> PurchaseTotals:
@@ -179,17 +162,22 @@ def sum_purchases(rows: Sequence[PurchaseRow], segments: Segments) -> PurchaseTo
 
 def write_purchase_totals(conn: Connection, totals: PurchaseTotals) -> int:
     """Upsert purchase rollup increments (keys in sorted order); the keys written."""
-    if not totals:
+    rows = [(*key, *totals[key]) for key in sorted(totals)]
+    return _upsert(conn, rows, _PG_PURCHASES, _PURCHASE_HEAD, _PURCHASE_TAIL)
+
+
+def _upsert(
+    conn: Connection, rows: list[tuple[Any, ...]], pg_statement: str, head: str, tail: str
+) -> int:
+    """Write rollup rows: one `unnest` statement on PostgreSQL, VALUES blocks on SQLite."""
+    if not rows:
         return 0
-    keys = sorted(totals)
-    cur = _raw_cursor(conn)
+    cur = raw_cursor(conn)
     try:
         if conn.dialect.name == "postgresql":
-            columns = [list(c) for c in zip(*keys, strict=True)]
-            sums = [list(c) for c in zip(*(totals[k] for k in keys), strict=True)]
-            cur.execute(_PG_PURCHASES, [*columns, *sums])
+            cur.execute(pg_statement, [list(column) for column in zip(*rows, strict=True)])
         else:
-            insert_rows(cur, _PURCHASE_HEAD, [(*k, *totals[k]) for k in keys], _PURCHASE_TAIL)
+            insert_rows(cur, head, rows, tail)
     finally:
         cur.close()
-    return len(keys)
+    return len(rows)

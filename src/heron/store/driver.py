@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 from sqlalchemy.engine import Connection
 
-__all__ = ["READ_CHUNK", "fetch", "in_ids", "mark", "unindexed"]
+__all__ = ["READ_CHUNK", "fetch", "in_ids", "mark", "raw_cursor", "unindexed"]
 
 READ_CHUNK = 20_000  # ids per list parameter: bounds one statement's work, not a driver limit
 _encode = msgspec.json.encode
@@ -32,6 +32,13 @@ def in_ids(conn: Connection, column: str, ids: Sequence[int]) -> tuple[str, list
     if conn.dialect.name == "postgresql":
         return f"{column} = ANY(%s)", [[int(i) for i in ids]]
     return f"{column} IN (SELECT value FROM json_each(?))", [_encode([int(i) for i in ids])]
+
+
+def raw_cursor(conn: Connection) -> Any:
+    """A DBAPI cursor in the connection's current transaction (close it when done)."""
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    return raw.cursor()
 
 
 def fetch(conn: Connection, sql: str, params: Sequence[Any]) -> list[Any]:
