@@ -332,18 +332,8 @@ def _step_size(marks: dict[str, int], bounds: dict[str, int], batch: int, max_ba
 def _skip_to_end(engine: Engine, marks: dict[str, int]) -> bool:
     """No segment to evaluate: move the watermarks to the end and empty the change log."""
     bounds = _bounds(engine)
-    if bounds == marks:
-        return False
-
-    def work(conn: Connection) -> None:
-        if _marks(conn, lock=True) != marks:
-            return
-        conn.execute(
-            segment_user_changes.delete().where(segment_user_changes.c.id <= bounds["changes"])
-        )
-        _upsert_marks(conn, bounds)
-
-    _Writer(engine).run(work)
+    if bounds != marks:
+        _advance(engine, marks, bounds)
     return False
 
 
@@ -362,8 +352,13 @@ def _skip_logs(engine: Engine, marks: dict[str, int], pending: list[_Segment]) -
             target["events"] = min(target["events"], seg.events_after)
             target["purchases"] = min(target["purchases"], seg.purchases_after)
     target = {name: max(value, marks[name]) for name, value in target.items()}
-    if target == marks:
-        return
+    if target != marks:
+        _advance(engine, marks, target)
+
+
+def _advance(engine: Engine, marks: dict[str, int], target: dict[str, int]) -> None:
+    """Move the watermarks from `marks` to `target` and drop the change log up to it, unless
+    another process moved them meanwhile."""
 
     def work(conn: Connection) -> None:
         if _marks(conn, lock=True) != marks:
