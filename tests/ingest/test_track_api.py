@@ -160,6 +160,38 @@ def test_revoked_key_stops_working(
     assert track(client, secret, {"events": [event()]}).status_code == 401
 
 
+def test_an_expired_key_is_looked_up_once_for_all_waiting_requests(
+    engine: Engine, workspace: Workspace
+) -> None:
+    """Regression: every request arriving after the cache entry expired ran its own lookup
+    (32 connections: 32 queries and new pool connections every 2 s per worker)."""
+    import asyncio
+
+    from heron.http.auth import KeyRing
+
+    loads: list[str] = []
+
+    class CountingKeyRing(KeyRing):
+        def _load(self, key_hash: str) -> Any:
+            loads.append(key_hash)
+            time.sleep(0.05)  # a lookup that takes a while, as under load
+            return super()._load(key_hash)
+
+    keyring = CountingKeyRing(engine)
+
+    async def burst() -> set[Any]:
+        found = await asyncio.gather(*(keyring.principal(workspace.key) for _ in range(32)))
+        return {p.workspace_id if p is not None else None for p in found}
+
+    assert asyncio.run(burst()) == {workspace.id}
+    assert len(loads) == 1
+    keyring.forget_principals()
+    assert asyncio.run(burst()) == {workspace.id}  # a new loop: a new lookup, again only one
+    assert len(loads) == 2
+    assert asyncio.run(burst()) == {workspace.id}  # cached
+    assert len(loads) == 2
+
+
 def test_ip_allowlist(engine: Engine, database_url: str, workspace: Workspace) -> None:
     from heron.app import create_app
     from heron.config import Settings

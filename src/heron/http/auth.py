@@ -1,12 +1,15 @@
 """API-key authentication: `Authorization: Bearer <key>` -> workspace, permissions, allowlist.
 
 Keys are looked up by hash and cached for a few seconds, so the hot path never waits for the
-database and a revoked key stops working within `KEY_CACHE_SECONDS`. `last_seen` is collected in
-memory and written at most every `LAST_SEEN_FLUSH_SECONDS` (operators see it to the minute).
+database and a revoked key stops working within `KEY_CACHE_SECONDS`. When an entry expires, one
+lookup refreshes it and the requests arriving meanwhile wait for that one (not one query each).
+`last_seen` is collected in memory and written at most every `LAST_SEEN_FLUSH_SECONDS`
+(operators see it to the minute).
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import threading
@@ -46,6 +49,8 @@ class KeyRing:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._cache: dict[str, tuple[float, Principal | None]] = {}
+        # key hash -> the lookup in flight for it (one per key and event loop)
+        self._loading: dict[str, asyncio.Future[Principal | None]] = {}
         self._seen: dict[int, int] = {}
         self._seen_lock = threading.Lock()
         self._last_flush = time.monotonic()
@@ -82,7 +87,21 @@ class KeyRing:
         cached = self._cache.get(key_hash)
         if cached is not None and cached[0] > now:
             return cached[1]
-        found = await run_in_threadpool(self._load, key_hash)
+        loop = asyncio.get_running_loop()
+        pending = self._loading.get(key_hash)
+        if pending is None or pending.get_loop() is not loop:
+            pending = loop.create_task(self._refresh(key_hash, now))
+            self._loading[key_hash] = pending
+        # shielded: a caller that goes away does not cancel the lookup others wait for
+        return await asyncio.shield(pending)
+
+    async def _refresh(self, key_hash: str, now: float) -> Principal | None:
+        """Look one key up (in a worker thread) and cache the answer, found or not."""
+        try:
+            found = await run_in_threadpool(self._load, key_hash)
+        finally:
+            if self._loading.get(key_hash) is asyncio.current_task():
+                del self._loading[key_hash]
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[key_hash] = (now + KEY_CACHE_SECONDS, found)
