@@ -192,6 +192,41 @@ def test_an_expired_key_is_looked_up_once_for_all_waiting_requests(
     assert len(loads) == 2
 
 
+def test_a_lookup_begun_before_a_settings_change_is_not_cached(
+    engine: Engine, workspace: Workspace
+) -> None:
+    """A key lookup in flight when a workspace setting changes may have read the old setting:
+    its waiters get it, but the next request looks the key up again."""
+    import asyncio
+    import threading
+
+    from heron.http.auth import KeyRing
+
+    loads: list[str] = []
+    release = threading.Event()
+
+    class SlowKeyRing(KeyRing):
+        def _load(self, key_hash: str) -> Any:
+            loads.append(key_hash)
+            release.wait(5)
+            return super()._load(key_hash)
+
+    keyring = SlowKeyRing(engine)
+
+    async def scenario() -> None:
+        first = asyncio.ensure_future(keyring.principal(workspace.key))
+        while not loads:
+            await asyncio.sleep(0.01)
+        keyring.forget_principals()  # e.g. the workspace's time zone changed meanwhile
+        release.set()
+        assert (await first) is not None
+        assert (await keyring.principal(workspace.key)) is not None
+        assert (await keyring.principal(workspace.key)) is not None
+
+    asyncio.run(scenario())
+    assert len(loads) == 2  # the stale answer was not cached; the fresh one was
+
+
 def test_ip_allowlist(engine: Engine, database_url: str, workspace: Workspace) -> None:
     from heron.app import create_app
     from heron.config import Settings

@@ -51,6 +51,7 @@ class KeyRing:
         self._cache: dict[str, tuple[float, Principal | None]] = {}
         # key hash -> the lookup in flight for it (one per key and event loop)
         self._loading: dict[str, asyncio.Future[Principal | None]] = {}
+        self._generation = 0  # moved by forget_principals: older lookups are not cached
         self._seen: dict[int, int] = {}
         self._seen_lock = threading.Lock()
         self._last_flush = time.monotonic()
@@ -96,20 +97,31 @@ class KeyRing:
         return await asyncio.shield(pending)
 
     async def _refresh(self, key_hash: str, now: float) -> Principal | None:
-        """Look one key up (in a worker thread) and cache the answer, found or not."""
+        """Look one key up (in a worker thread) and cache the answer, found or not.
+
+        A lookup that began before `forget_principals` answers its waiters but is not cached:
+        it may have read the setting that was just changed.
+        """
+        generation = self._generation
         try:
             found = await run_in_threadpool(self._load, key_hash)
         finally:
             if self._loading.get(key_hash) is asyncio.current_task():
                 del self._loading[key_hash]
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[key_hash] = (now + KEY_CACHE_SECONDS, found)
+        if generation == self._generation:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[key_hash] = (now + KEY_CACHE_SECONDS, found)
         return found
 
     def forget_principals(self) -> None:
-        """Drop cached principals, so a changed workspace setting (time zone) applies at once."""
+        """Drop cached principals, so a changed workspace setting (time zone) applies at once.
+
+        Requests arriving afterwards start a new lookup rather than join one already running.
+        """
         self._cache = {}
+        self._loading = {}
+        self._generation += 1
 
     def mark_seen(self, key_id: int) -> None:
         """Remember that a key was used now (written to the database in batches)."""
