@@ -28,9 +28,7 @@ from heron.store import migrate
 from heron.store.engine import make_engine
 
 BACKEND = os.environ.get("HERON_TEST_BACKEND", "sqlite")
-POSTGRES_URL = os.environ.get(
-    "HERON_TEST_POSTGRES_URL", "postgresql+psycopg://127.0.0.1:5432/test"
-)
+POSTGRES_URL = os.environ.get("HERON_TEST_POSTGRES_URL", "postgresql+psycopg://127.0.0.1:5432/test")
 
 
 def _postgres_admin_dsn() -> str:

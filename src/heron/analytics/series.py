@@ -125,5 +125,3 @@ def _days(length: int, last_hour: int, tz: ZoneInfo | None, time_zone: str) -> P
 def _date_of(epoch_day: int) -> date:
     """The UTC date of a day number since 1970-01-01."""
     return date(1970, 1, 1) + timedelta(days=epoch_day)
-
-

@@ -362,8 +362,12 @@ register(
                 "description": "heron extension: a repeat of a stored request with the same key"
                 " (within 24 h) gets the first answer and stores nothing again; the same key"
                 " with another body is a 409. Braze ignores it.",
-                "schema": {"type": "string", "minLength": 1, "maxLength": 255,
-                           "pattern": "^[!-~]+$"},
+                "schema": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 255,
+                    "pattern": "^[!-~]+$",
+                },
             }
         ],
         "requestBody": {

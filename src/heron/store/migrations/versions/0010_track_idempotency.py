@@ -25,13 +25,9 @@ def upgrade() -> None:
         sa.Column("digest", sa.String(length=64), nullable=False),
         sa.Column("response", sa.LargeBinary(), nullable=False),
         sa.Column("created_at_ms", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint(
-            "workspace_id", "idempotency_key", name="pk_track_idempotency"
-        ),
+        sa.PrimaryKeyConstraint("workspace_id", "idempotency_key", name="pk_track_idempotency"),
     )
-    op.create_index(
-        "ix_track_idempotency_created_at_ms", "track_idempotency", ["created_at_ms"]
-    )
+    op.create_index("ix_track_idempotency_created_at_ms", "track_idempotency", ["created_at_ms"])
 
 
 def downgrade() -> None:
