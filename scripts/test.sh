@@ -13,6 +13,7 @@ fi
 
 echo "== ruff"
 .venv/bin/ruff check src tests bench clients/python
+.venv/bin/ruff format --check --quiet src tests bench clients/python
 echo "== mypy --strict"
 .venv/bin/mypy
 
