@@ -261,8 +261,11 @@ def test_last_seen_is_recorded(client: TestClient, engine: Engine, workspace: Wo
     [
         (b"{not json", "Malformed JSON"),
         (b"", "empty"),
-        (b"[1, 2]", "must be a JSON object"),
-        (b'"text"', "must be a JSON object"),
+        (b"[1, 2]", "must be a JSON object, not an array"),
+        (b'"text"', "must be a JSON object, not a string"),
+        (b"null", "must be a JSON object, not null"),  # was called "a number"
+        (b"true", "must be a JSON object, not a boolean"),
+        (b"12.5", "must be a JSON object, not a number"),
         (b"\xff\xfe", "Malformed JSON"),
         (b'{"events": NaN}', "Malformed JSON"),
         (b'{"events": [1e999]}', "Malformed JSON"),

@@ -51,6 +51,7 @@ def json_object(body: bytes) -> dict[str, Any]:
     """Decode a body that must be a JSON object, or raise a 400 saying what it is instead."""
     value = decode_json(body)
     if not isinstance(value, dict):
-        kind = {list: "an array", str: "a string", bool: "a boolean"}.get(type(value), "a number")
+        kinds = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+        kind = kinds.get(type(value), "a number")
         raise bad_request(f"Request body must be a JSON object, not {kind}")
     return value
