@@ -18,6 +18,7 @@ from __future__ import annotations
 from sqlalchemy.engine import Connection
 
 from heron.analytics import dayrollups
+from heron.store.driver import raw_cursor
 
 # Keep this many seconds of recent hours in the small tables (late events still land there).
 KEEP_RECENT_SECONDS = 2 * 3600
@@ -113,10 +114,8 @@ def compact(conn: Connection, before_hour: int) -> None:
     Each moved row is added to its local day's row in the daily tables too. Call inside a write
     transaction. `before_hour` of 2**62 folds everything (tests, rebuilds).
     """
-    raw = conn.connection.driver_connection
-    assert raw is not None
     postgres = conn.dialect.name == "postgresql"
-    cur = raw.cursor()
+    cur = raw_cursor(conn)
     try:
         if postgres:
             cur.execute(_POSTGRES_LOCK)

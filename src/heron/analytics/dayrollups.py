@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from heron.analytics.buckets import day_start, zone
+from heron.store.driver import raw_cursor
 
 __all__ = [
     "SQLITE_MAP_TABLE",
@@ -137,9 +138,7 @@ def rebuild_days(conn: Connection, workspace_id: int, time_zone: str) -> None:
     ).scalars()
     tz = zone(time_zone)
     mapping = [(workspace_id, int(hour), day_start(int(hour), tz)) for hour in hours]
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    cur = raw.cursor()
+    cur = raw_cursor(conn)
     try:
         if dialect == "postgresql":
             parameters: dict[str, Any] = {"w": workspace_id, **postgres_map_parameters(mapping)}

@@ -26,6 +26,7 @@ from heron.ingest.idempotency import IdempotencyLedger
 from heron.ingest.records import AttributeRecord, ObjectError, UserRef
 from heron.segments.changes import note_changed_users
 from heron.store.bulk import insert_rows
+from heron.store.driver import raw_cursor
 from heron.store.schema import ALL_APPS, ALL_PRODUCTS
 from heron.users.generation import IdentityWatch
 from heron.users.history_index import APPEND_LOCK_KEY
@@ -181,9 +182,7 @@ class TrackStore:
     def apply(self, conn: Connection, batches: Sequence[TrackBatch]) -> list[TrackOutcome]:
         """Store every batch of a group in the current transaction; return their outcomes."""
         group = self._group = _Group(now_ms=max(b.now_ms for b in batches))
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        cur = raw.cursor()
+        cur = raw_cursor(conn)
         try:
             if self._postgres:  # raw-row appends vs. the history indexer's upper bound
                 cur.execute("SELECT pg_advisory_xact_lock_shared(%s)", (APPEND_LOCK_KEY,))

@@ -436,9 +436,8 @@ def _log_rows(
     mark_ = mark(conn)
     if table == "events":
         columns += ", time_ms"
-    raw = conn.connection.driver_connection  # tuples, not SQLAlchemy rows: up to MAX_BATCH
-    assert raw is not None and conn.in_transaction()
-    cur = raw.cursor()
+    assert conn.in_transaction()
+    cur = raw_cursor(conn)  # tuples, not SQLAlchemy rows: up to MAX_BATCH
     try:
         cur.execute(
             f"SELECT id, workspace_id, user_id, app_id, {columns} FROM {table} "
