@@ -25,23 +25,27 @@ from heron.analytics.kpi import (
     KpiRecorder,
     LocalDays,
     daily_series,
+    fold_job,
     iso_day,
     rebuild_kpis,
 )
 from heron.ingest.batch import TrackBatch
 from heron.ingest.events import validate_event, validate_purchase
 from heron.ingest.trackstore import TrackStore
+from heron.segments.facts import Needs, load_facts
 from heron.store.engine import WRITE_OPTION
 from heron.store.schema import (
     ALL_APPS,
     events,
     kpi_daily,
+    kpi_pending,
     kpi_user_days,
     kpi_users,
     purchases,
     users,
     workspaces,
 )
+from heron.users import profiles
 
 EPOCH = date(1970, 1, 1)
 
@@ -203,10 +207,19 @@ def buy(user: str, when: str | int, app: str | None = None) -> dict[str, Any]:
     return obj
 
 
+def fold(engine: Engine) -> None:
+    """Fold the pairs SQLite ingest deferred to `kpi_pending`, as a reader's job does first."""
+    with engine.connect() as conn:
+        conn.execution_options(**{WRITE_OPTION: True})
+        with conn.begin():
+            fold_job(conn)
+
+
 def series(
     engine: Engine, ws: int, metric: str, first: date, last: date, app: int = ALL_APPS
 ) -> list[int]:
-    """A KPI series read straight from the tables."""
+    """A KPI series read straight from the tables (once deferred pairs are folded)."""
+    fold(engine)
     with engine.connect() as conn:
         return daily_series(
             conn,
@@ -314,6 +327,8 @@ def test_random_history_with_dst_days_is_exact(engine: Engine, setup: dict[str, 
         for start in range(0, len(objects), 60):  # groups of a few batches, out of order
             chunk = objects[start : start + 60]
             writer.apply(chunk[:20], chunk[20:40], chunk[40:])
+            if rng.random() < 0.3:  # SQLite: deferred pairs folded between some groups
+                fold(engine)
         # and again: every pair is now known (filter) or recorded (database): nothing changes
         writer.apply(objects[:75])
         writer.store._kpi = KpiRecorder(engine.dialect.name == "postgresql")
@@ -338,6 +353,7 @@ def test_random_history_with_dst_days_is_exact(engine: Engine, setup: dict[str, 
 
 def daily_rows(engine: Engine, ws: int) -> dict[tuple[int, int], tuple[int, int, int]]:
     """The workspace's `kpi_daily` rows, all-zero rows left out."""
+    fold(engine)
     t = kpi_daily
     with engine.connect() as conn:
         rows = conn.execute(
@@ -399,6 +415,7 @@ def test_known_pairs_cost_no_sql_and_new_ones_do(engine: Engine, setup: dict[str
 
 def stored_days(engine: Engine, ws: int) -> tuple[set[tuple[int, int, int]], dict[Any, Any]]:
     """The workspace's `kpi_user_days` rows (app, user, day) and `kpi_users` ranges."""
+    fold(engine)
     with engine.connect() as conn:
         days = conn.execute(
             select(kpi_user_days.c.app_id, kpi_user_days.c.user_id, kpi_user_days.c.day).where(
@@ -644,3 +661,144 @@ def test_zone_change_restarts_the_filter(engine: Engine, setup: dict[str, Any]) 
         writer.close()
     assert series(engine, ws.id, "dau", date(2025, 7, 31), date(2025, 8, 1)) == [0, 1]
     assert_matches_brute_force(engine, ws.id, "UTC", date(2025, 7, 1), date(2025, 9, 10))
+
+
+# -- pairs deferred by SQLite ingest (kpi_pending) ---------------------------------------------
+
+
+def user_id(engine: Engine, ws: int, external_id: str) -> int:
+    """A profile's id."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(users.c.id).where(
+                    users.c.workspace_id == ws, users.c.external_id == external_id
+                )
+            ).scalar_one()
+        )
+
+
+def pending_rows(engine: Engine) -> list[tuple[int, int, int, int]]:
+    """`kpi_pending` as (workspace, app key, user, day) rows."""
+    t = kpi_pending
+    with engine.connect() as conn:
+        rows = conn.execute(select(t.c.workspace_id, t.c.app_id, t.c.user_id, t.c.day)).all()
+    return [(w, a, u, d) for w, a, u, d in rows]
+
+
+def test_sqlite_defers_new_pairs_to_one_fold_and_postgresql_records_them(
+    engine: Engine, setup: dict[str, Any]
+) -> None:
+    """SQLite groups append each pair their filter does not know (its app's and all apps')
+    and leave the KPI tables alone until a fold; PostgreSQL groups record them at once."""
+    ws, a = setup["ws"], setup["a"]
+    writer = Writer(engine, ws.id, "America/New_York", setup["apps"])
+    try:
+        writer.apply([ev("u1", "2025-03-10T12:00:00Z", a), ev("u2", "2025-03-10T12:00:00Z")])
+        writer.apply([ev("u1", "2025-03-10T13:00:00Z", a)])  # known to the filter: nothing
+    finally:
+        writer.close()
+    u1, u2 = user_id(engine, ws.id, "u1"), user_id(engine, ws.id, "u2")
+    day = day_number(date(2025, 3, 10))
+    app_key = setup["apps"][a]
+    with engine.connect() as conn:
+        ranges = conn.execute(select(kpi_users.c.user_id)).all()
+    if engine.dialect.name == "sqlite":
+        assert sorted(pending_rows(engine)) == sorted(
+            [(ws.id, app_key, u1, day), (ws.id, ALL_APPS, u1, day), (ws.id, ALL_APPS, u2, day)]
+        )
+        assert ranges == []
+    else:
+        assert pending_rows(engine) == []
+        assert len(ranges) == 3
+    fold(engine)
+    assert pending_rows(engine) == []
+    assert series(engine, ws.id, "dau", date(2025, 3, 10), date(2025, 3, 10)) == [2]
+    assert series(engine, ws.id, "new_users", date(2025, 3, 10), date(2025, 3, 10), app_key) == [1]
+    _, ranges_after = stored_days(engine, ws.id)
+    assert ranges_after == {(app_key, u1): (day, day), (0, u1): (day, day), (0, u2): (day, day)}
+
+
+def test_a_fold_takes_the_per_key_path_for_several_days_and_earlier_days(
+    engine: Engine, setup: dict[str, Any]
+) -> None:
+    """Pending keys with two days, a day before the first one, a day between recorded ones,
+    and a day already recorded (another process's filter did not know it) fold exactly."""
+    ws, a = setup["ws"], setup["a"]
+    writer = Writer(engine, ws.id, "America/New_York", setup["apps"])
+    try:
+        writer.apply([ev("u1", "2025-03-10T12:00:00Z", a), ev("u2", "2025-03-20T12:00:00Z", a)])
+        fold(engine)
+        writer.apply(
+            [
+                ev("u1", "2025-03-01T12:00:00Z", a),  # before its first day
+                ev("u1", "2025-03-15T12:00:00Z", a),  # and after its last: two days
+                ev("u2", "2025-03-20T18:00:00Z", a),  # its recorded day again
+                ev("u3", "2025-03-05T12:00:00Z", a),
+                ev("u3", "2025-04-25T12:00:00Z", a),  # a new key with two days
+            ]
+        )
+        writer.store._kpi = KpiRecorder(engine.dialect.name == "postgresql")  # another process
+        writer.apply([ev("u2", "2025-03-20T19:00:00Z", a), ev("u1", "2025-03-12T12:00:00Z", a)])
+    finally:
+        writer.close()
+    assert_matches_brute_force(
+        engine, ws.id, "America/New_York", date(2025, 2, 20), date(2025, 5, 30)
+    )
+    assert pending_rows(engine) == []
+
+
+def test_deleted_users_pending_pairs_go_with_them(engine: Engine, setup: dict[str, Any]) -> None:
+    """A user deleted before the fold leaves no KPI rows behind (counts already made stay)."""
+    ws, a = setup["ws"], setup["a"]
+    writer = Writer(engine, ws.id, "America/New_York", setup["apps"])
+    try:
+        writer.apply([ev("u1", "2025-03-10T12:00:00Z", a), ev("u2", "2025-03-10T12:00:00Z", a)])
+    finally:
+        writer.close()
+    u1 = user_id(engine, ws.id, "u1")
+    with engine.connect() as conn:
+        conn.execution_options(**{WRITE_OPTION: True})
+        with conn.begin():
+            profiles.drop(conn, ws.id, [u1])
+    assert all(row[2] != u1 for row in pending_rows(engine))
+    _days, ranges = stored_days(engine, ws.id)
+    assert {uid for _, uid in ranges} == {user_id(engine, ws.id, "u2")}
+
+
+def test_a_rebuild_drops_the_workspaces_pending_pairs(
+    engine: Engine, setup: dict[str, Any]
+) -> None:
+    """Pending pairs carry days of the zone they were counted in: a rebuild replaces them."""
+    ws, a = setup["ws"], setup["a"]
+    writer = Writer(engine, ws.id, "America/New_York", setup["apps"])
+    try:
+        writer.apply([ev("u1", "2025-03-10T02:00:00Z", a)])  # 9 March in New York
+    finally:
+        writer.close()
+    with engine.connect() as conn:
+        conn.execution_options(**{WRITE_OPTION: True})
+        with conn.begin():
+            rebuild_kpis(conn, ws.id, "UTC")
+    assert pending_rows(engine) == []
+    assert series(engine, ws.id, "dau", date(2025, 3, 9), date(2025, 3, 10)) == [0, 1]
+
+
+def test_segment_facts_count_pending_pairs_as_app_usage(
+    engine: Engine, setup: dict[str, Any]
+) -> None:
+    """The segment evaluator reads app usage from `kpi_users` and the pending pairs alike."""
+    ws, a, b = setup["ws"], setup["a"], setup["b"]
+    writer = Writer(engine, ws.id, "America/New_York", setup["apps"])
+    try:
+        writer.apply([ev("u1", "2025-03-10T12:00:00Z", a)])
+        fold(engine)
+        writer.apply([ev("u1", "2025-03-11T12:00:00Z", b), ev("u2", "2025-03-11T12:00:00Z", b)])
+    finally:
+        writer.close()
+    u1, u2 = user_id(engine, ws.id, "u1"), user_id(engine, ws.id, "u2")
+    needs = Needs(frozenset(), frozenset(), frozenset({a, b}), 0, 0)
+    with engine.connect() as conn:
+        found = load_facts(conn, ws.id, [u1, u2], needs, int(time.time() * 1000))
+    assert found[u1].apps == frozenset({a, b})
+    assert found[u2].apps == frozenset({b})

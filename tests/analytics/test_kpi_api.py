@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import date, datetime, timedelta
+import time
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
 
 from conftest import Workspace, auth, make_workspace
 from heron.admin import apps as app_admin
 from heron.admin import keys as key_admin
+from heron.store.schema import kpi_pending
 
 METRICS = ("dau", "mau", "new_users")
 
@@ -255,3 +258,22 @@ def test_extreme_ending_at_is_clamped_to_labelled_days(
     assert [t for t, _ in early] == ["0001-01-01", "0001-01-02", "0001-01-03"]
     late = values(client, workspace.key, "mau", length=2, ending_at="9999-12-31T23:00:00-23:00")
     assert [t for t, _ in late] == ["9999-12-30", "9999-12-31"]
+
+
+def test_deferred_pairs_are_folded_by_the_server_itself(
+    client: TestClient, engine: Engine, workspace: Workspace
+) -> None:
+    """SQLite ingest defers new (user, app, day) pairs; the writer folds them within seconds
+    of its last append, with no reader asking (PostgreSQL never defers: nothing pending)."""
+    today = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    track(client, workspace.key, events=[ev("folded-alone", today)])
+    deadline = time.monotonic() + 15
+    while pending_count(engine) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert pending_count(engine) == 0
+
+
+def pending_count(engine: Engine) -> int:
+    """Rows in `kpi_pending`."""
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(kpi_pending)).scalar_one())

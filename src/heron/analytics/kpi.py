@@ -32,10 +32,20 @@ Writes happen inside the group's transaction (`KpiRecorder.record`, called once 
 one pass over the group's rows: each (user, app, day) already recorded is recognised by a
 per-process filter (a bitmap per workspace, app and day, indexed by user id: 1.25 MB per 10
 million users) and costs no SQL. Entries reach the filter only after their transaction
-commits. Only new (user, app, day) pairs reach the database: one `kpi_users` upsert and one
-`kpi_user_days` insert each (the upsert alone for a pair never seen before), plus one
-`kpi_daily` upsert per touched (app, day). Keys are
-written in sorted order so that concurrent PostgreSQL writers cannot deadlock.
+commits. Only new (user, app, day) pairs reach the database:
+
+- PostgreSQL: one `kpi_users` upsert and one `kpi_user_days` insert each (the upsert alone for
+  a pair never seen before), plus one `kpi_daily` upsert per touched (app, day). Keys are
+  written in sorted order so that concurrent writers cannot deadlock.
+- SQLite (one writer at a time for the whole database): the group appends the pairs to
+  `kpi_pending`, in its transaction, so they are as durable as the raw rows. A writer folds the
+  pending rows into the KPI tables (`fold_pending`) once it has appended `FOLD_ROWS` of them or
+  `FOLD_SECONDS` after its last fold, in a transaction of its own; readers fold first
+  (`heron.analytics.kpi_routes`) or read the pending rows too (the segment evaluator's app
+  usage), so every acknowledged event is counted when read. A new pair inserted into the big
+  `kpi_users` B-tree at random dirtied about one page per pair; folded in key order, thousands
+  at a time, most pages take several pairs (bench/workload_cpu.py: 3,220 against about 1,650
+  bytes written per distinct event; docs/performance.md).
 
 `rebuild_kpis` recomputes a workspace's tables from the raw `events`, `purchases` and `users`
 rows (after a time-zone change).
@@ -44,6 +54,7 @@ rows (after a time-zone change).
 from __future__ import annotations
 
 import bisect
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
@@ -55,7 +66,8 @@ from sqlalchemy.engine import Connection
 
 from heron.analytics.buckets import zone
 from heron.store.bulk import insert_rows
-from heron.store.schema import ALL_APPS, kpi_daily, kpi_user_days, kpi_users
+from heron.store.driver import raw_cursor
+from heron.store.schema import ALL_APPS, kpi_daily, kpi_pending, kpi_user_days, kpi_users
 
 __all__ = [
     "DAY_MS",
@@ -65,7 +77,10 @@ __all__ = [
     "LocalDays",
     "Metric",
     "daily_series",
+    "fold_job",
+    "fold_pending",
     "iso_day",
+    "pending_exist",
     "rebuild_kpis",
 ]
 
@@ -247,6 +262,12 @@ class KpiRecorder:
         self._filter_bytes = 0
         self._clocks: dict[int, LocalDays] = {}
         self._staged: list[tuple[int, int, int, int]] = []  # (ws, app key, day, user) to publish
+        # SQLite defers pairs to `kpi_pending` (see `fold_pending`); rows this writer appended
+        # since its last fold, and when that fold was (time.monotonic())
+        self._defer = not postgres
+        self.pending_rows = 0
+        self._folded_at = time.monotonic()
+        self._fold_failed = False
 
     # -- transaction bookkeeping ----------------------------------------------------------------
 
@@ -297,6 +318,31 @@ class KpiRecorder:
             self._drop(key)
         self._clocks[ws] = LocalDays(time_zone)
 
+    # -- deferred pairs (SQLite) ----------------------------------------------------------
+
+    def fold_due(self) -> bool:
+        """Whether this writer should fold `kpi_pending` now (after a group, or when idle).
+
+        After a failed fold the next attempt waits FOLD_SECONDS, however many rows pile up.
+        """
+        if not self.pending_rows:
+            return False
+        if time.monotonic() - self._folded_at >= FOLD_SECONDS:
+            return True
+        return self.pending_rows >= FOLD_ROWS and not self._fold_failed
+
+    def fold(self, cur: Any) -> int:
+        """Fold every pending pair into the KPI tables (in the caller's transaction); call
+        `folded` once that transaction has committed."""
+        self._folded_at = time.monotonic()
+        self._fold_failed = True
+        return fold_pending(cur)
+
+    def folded(self) -> None:
+        """The fold committed: this writer's appended rows are in the KPI tables."""
+        self.pending_rows = 0
+        self._fold_failed = False
+
     # -- per group --------------------------------------------------------------------------
 
     def record(self, cur: Any, group: KpiGroup) -> None:
@@ -313,12 +359,19 @@ class KpiRecorder:
         if not wanted and not group.created_users:
             return
         counts: _Counts = ({}, {}, {})
-        if wanted:
+        if wanted and self._defer:
+            self._defer_active(cur, wanted)
+        elif wanted:
             self._record_active(cur, wanted, counts)
-        dau, new_users, mau = counts
+        new_users = counts[1]
         for ws, created_ms in group.created_users.values():
             key = (ws, ALL_APPS, self._clocks[ws].day_of(created_ms))
             new_users[key] = new_users.get(key, 0) + 1
+        self._add_daily(cur, counts)
+
+    def _add_daily(self, cur: Any, counts: _Counts) -> None:
+        """Add counted DAU, new users and MAU deltas to `kpi_daily`."""
+        dau, new_users, mau = counts
         rows = [
             (*key, dau.get(key, 0), new_users.get(key, 0), mau.get(key, 0))
             for key in sorted(dau.keys() | new_users.keys() | mau.keys())
@@ -359,14 +412,11 @@ class KpiRecorder:
                     continue
             add((ws, app, uid, day))
 
-    def _record_active(
-        self,
-        cur: Any,
-        wanted: set[tuple[int, int | None, int, int]],
-        counts: _Counts,
-    ) -> None:
-        """Store the (user, app, day) pairs not known to be recorded; count what is new."""
-        dau, new_users, mau = counts
+    def _keys_of(
+        self, wanted: set[tuple[int, int | None, int, int]]
+    ) -> tuple[dict[_Key, int], dict[_Key, set[int]]]:
+        """The (ws, app, user) keys of wanted pairs, each app's also under all apps (unless the
+        filter knows that day), with their day or days; staged for the filter."""
         one: dict[_Key, int] = {}  # key -> its wanted day (the common case: one)
         many: dict[_Key, set[int]] = {}  # keys with several wanted days
         stage = self._staged.append
@@ -390,6 +440,32 @@ class KpiRecorder:
             if known_day != day:
                 many.setdefault(key, {known_day}).add(day)
             stage((ws, ALL_APPS, day, uid))
+        return one, many
+
+    def _defer_active(self, cur: Any, wanted: set[tuple[int, int | None, int, int]]) -> None:
+        """Append the pairs not known to be recorded to `kpi_pending` (SQLite; see `fold`)."""
+        one, many = self._keys_of(wanted)
+        rows = [(*key, day) for key, day in one.items() if key not in many]
+        for key, days in many.items():
+            rows += [(*key, day) for day in days]
+        insert_rows(cur, _SQLITE_PEND, rows)
+        self.pending_rows += len(rows)
+
+    def _record_active(
+        self,
+        cur: Any,
+        wanted: set[tuple[int, int | None, int, int]],
+        counts: _Counts,
+    ) -> None:
+        """Store the (user, app, day) pairs not known to be recorded; count what is new."""
+        one, many = self._keys_of(wanted)
+        self._store_keys(cur, one, many, counts)
+
+    def _store_keys(
+        self, cur: Any, one: dict[_Key, int], many: dict[_Key, set[int]], counts: _Counts
+    ) -> None:
+        """Record keys' wanted days (`many` for keys with several, else `one`); count new."""
+        dau, new_users, mau = counts
         keys = sorted(one)
         rows = [(*key, one[key], one[key]) for key in keys]
         if many:
@@ -587,6 +663,115 @@ class KpiRecorder:
         return statement.replace("?", "%s") if self._postgres else statement
 
 
+# -- folding deferred pairs (SQLite) -------------------------------------------------------------
+
+FOLD_ROWS = 8_000  # rows a writer appended after which it folds (about twice as many with two)
+FOLD_SECONDS = 1.0  # ... or this long after its last fold, if it appended any since
+
+_SQLITE_PEND = "INSERT INTO kpi_pending (workspace_id, app_id, user_id, day)"
+# One row per pending key: its wanted days' range and its current range (f, l: NULL if new).
+_FOLD_KEYS = (
+    "CREATE TEMP TABLE heron_kpi_fold AS SELECT k.ws, k.app, k.uid, k.lo, k.hi, "
+    "u.first_day AS f, u.last_day AS l FROM (SELECT workspace_id AS ws, app_id AS app, "
+    "user_id AS uid, MIN(day) AS lo, MAX(day) AS hi FROM kpi_pending WHERE id <= ? "
+    "GROUP BY workspace_id, app_id, user_id) AS k LEFT JOIN kpi_users AS u "
+    "ON u.workspace_id = k.ws AND u.app_id = k.app AND u.user_id = k.uid"
+)
+# The two common cases, folded in SQL: a new key with one day, or one day after the key's last.
+_FAST = "lo = hi AND (f IS NULL OR lo > l)"
+# A key whose one day is its first or last one is recorded already; the rest is slow.
+_SLOW = f"NOT ({_FAST}) AND NOT (lo = hi AND (lo = f OR lo = l))"
+# Per (app, day) of the fast keys: active users, new to the app, MAU windows starting that day.
+_FOLD_COUNTS = (
+    "SELECT ws, app, lo, COUNT(*), SUM(f IS NULL AND app <> 0), "
+    f"SUM(f IS NULL OR l + {MAU_DAYS} <= lo) FROM heron_kpi_fold WHERE {_FAST} GROUP BY ws, app, lo"
+)
+# Known keys whose last day's window still covers the new day: theirs starts when it ends.
+_FOLD_LATE_STARTS = (
+    f"SELECT ws, app, l + {MAU_DAYS}, COUNT(*) FROM heron_kpi_fold WHERE lo = hi "
+    f"AND f IS NOT NULL AND lo > l AND l + {MAU_DAYS} > lo GROUP BY ws, app, l"
+)
+# A new key's first day lives in kpi_users alone; a known key's new last day gets its row.
+_FOLD_DAYS = (
+    f"{_SQLITE_INSERT_DAYS} SELECT ws, app, uid, lo FROM heron_kpi_fold "
+    "WHERE lo = hi AND f IS NOT NULL AND lo > l ON CONFLICT DO NOTHING"
+)
+_FOLD_USERS = (
+    f"{_INSERT_USERS} SELECT ws, app, uid, lo, lo FROM heron_kpi_fold WHERE {_FAST} "
+    "ON CONFLICT (workspace_id, app_id, user_id) "
+    "DO UPDATE SET last_day = excluded.last_day"
+)
+
+
+def fold_pending(cur: Any) -> int:
+    """Move `kpi_pending` into the KPI tables; the number of pending rows folded.
+
+    SQLite only, under the write lock (a writer's own transaction, or a reader's job on the
+    writer: heron.analytics.kpi_routes). Keys with one day that is new or after their last
+    one (nearly all of them) are folded by set-based SQL in key order, which writes each B-tree
+    page of `kpi_users` once per batch instead of once per pair; the rest (several days, or a
+    day not after the last) go through `KpiRecorder`'s per-key path.
+    """
+    cur.execute("SELECT max(id) FROM kpi_pending")
+    row = cur.fetchone()
+    if row is None or row[0] is None:
+        return 0
+    upto = int(row[0])
+    cur.execute("DROP TABLE IF EXISTS temp.heron_kpi_fold")
+    cur.execute(_FOLD_KEYS, (upto,))
+    cur.execute(f"SELECT ws, app, uid FROM heron_kpi_fold WHERE {_SLOW}")
+    slow = {(int(ws), int(app), int(uid)) for ws, app, uid in cur.fetchall()}
+    counts: _Counts = ({}, {}, {})
+    dau, new_users, mau = counts
+    cur.execute(_FOLD_COUNTS)
+    for ws, app, day, active, new, starting in cur.fetchall():
+        dau[(ws, app, day)] = active
+        new_users[(ws, app, day)] = new
+        mau[(ws, app, day)] = mau.get((ws, app, day), 0) + starting
+        end = (ws, app, day + MAU_DAYS)
+        mau[end] = mau.get(end, 0) - active
+    cur.execute(_FOLD_LATE_STARTS)
+    for ws, app, day, starting in cur.fetchall():
+        mau[(ws, app, day)] = mau.get((ws, app, day), 0) + starting
+    cur.execute(_FOLD_DAYS)
+    cur.execute(_FOLD_USERS)
+    recorder = KpiRecorder(False)
+    if slow:
+        one: dict[_Key, int] = {}
+        many: dict[_Key, set[int]] = {}
+        cur.execute(
+            "SELECT workspace_id, app_id, user_id, day FROM kpi_pending WHERE id <= ?", (upto,)
+        )
+        for ws, app, uid, day in cur.fetchall():
+            key = (int(ws), int(app), int(uid))
+            if key in slow:
+                known_day = one.setdefault(key, int(day))
+                if known_day != day:
+                    many.setdefault(key, {known_day}).add(int(day))
+        recorder._store_keys(cur, one, many, counts)
+    recorder._add_daily(cur, counts)
+    cur.execute("DELETE FROM kpi_pending WHERE id <= ?", (upto,))
+    folded = int(cur.rowcount)
+    cur.execute("DROP TABLE temp.heron_kpi_fold")
+    return folded
+
+
+def fold_job(conn: Connection) -> int:
+    """`fold_pending` as a job for the writer (`GroupCommitWriter.run`): for readers."""
+    if conn.dialect.name != "sqlite":
+        return 0  # PostgreSQL writers record their pairs in their own transactions
+    cur = raw_cursor(conn)
+    try:
+        return fold_pending(cur)
+    finally:
+        cur.close()
+
+
+def pending_exist(conn: Connection) -> bool:
+    """Whether `kpi_pending` holds pairs to fold before the KPI tables are complete."""
+    return conn.execute(select(kpi_pending.c.id).limit(1)).first() is not None
+
+
 # -- the read side -------------------------------------------------------------------------------
 
 
@@ -631,7 +816,8 @@ def rebuild_kpis(conn: Connection, workspace_id: int, time_zone: str) -> None:
     if postgres:
         # The order writers take them in (kpi_users, kpi_user_days, kpi_daily): no deadlock.
         conn.exec_driver_sql("LOCK TABLE kpi_users, kpi_user_days, kpi_daily IN EXCLUSIVE MODE")
-    for table in (kpi_users, kpi_user_days, kpi_daily):
+    # pending pairs (SQLite) carry days of the old zone; the raw rows count them again below
+    for table in (kpi_users, kpi_user_days, kpi_daily, kpi_pending):
         conn.execute(delete(table).where(table.c.workspace_id == workspace_id))
     clock = LocalDays(time_zone)
     insert_days = text(

@@ -166,6 +166,22 @@ class TrackStore:
         self._users.clear()
         self._external_ids.clear()
 
+    def kpi_fold_due(self) -> bool:
+        """Whether the KPI pairs this writer deferred should be folded now (SQLite)."""
+        return self._kpi.fold_due()
+
+    def fold_kpis(self, conn: Connection) -> int:
+        """Fold the deferred KPI pairs (heron.analytics.kpi.fold_pending) in this transaction."""
+        cur = raw_cursor(conn)
+        try:
+            return self._kpi.fold(cur)
+        finally:
+            cur.close()
+
+    def kpis_folded(self) -> None:
+        """The fold's transaction committed."""
+        self._kpi.folded()
+
     # -- SQL helpers ------------------------------------------------------------------------
 
     def _sql(self, statement: str) -> str:

@@ -207,6 +207,8 @@ class GroupCommitWriter:
                             self._commit(conn, group)
                             if job is not None:
                                 self._run_job(conn, job)
+                        if self._store.kpi_fold_due():
+                            self._fold_kpis(conn)
                         if time.monotonic() >= self._next_compaction:
                             self._compact(conn)
                         if time.monotonic() >= self._next_history:
@@ -225,6 +227,15 @@ class GroupCommitWriter:
             worked = False
         busy = HISTORY_BUSY_INTERVAL_SECONDS if worked else HISTORY_IDLE_INTERVAL_SECONDS
         self._next_history = time.monotonic() + busy
+
+    def _fold_kpis(self, conn: Connection) -> None:
+        """Fold the KPI pairs groups deferred (SQLite), in a transaction of its own."""
+        try:
+            with conn.begin():
+                self._store.fold_kpis(conn)
+            self._store.kpis_folded()
+        except Exception:
+            log.exception("folding deferred KPI pairs failed; it will be retried")
 
     def _compact(self, conn: Connection) -> None:
         """Fold rollup hours older than KEEP_RECENT_SECONDS into the hourly tables."""

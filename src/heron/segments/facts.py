@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import select, union
 from sqlalchemy.engine import Connection
 
 from heron.segments.definition import References
 from heron.segments.evaluate import DAY_MS, Facts, Stats
 from heron.store.driver import READ_CHUNK, fetch, in_ids
-from heron.store.schema import apps, custom_events, kpi_users, products
+from heron.store.schema import apps, custom_events, kpi_pending, kpi_users, products
 from heron.users import history
 
 __all__ = ["Needs", "load_facts", "merge_references"]
@@ -188,11 +188,17 @@ def _load_apps(
         return
     used: dict[int, set[str]] = {}
     for chunk in _chunks(ids):
+        # pairs SQLite ingest deferred (heron.analytics.kpi) count as used already
         rows = conn.execute(
-            select(kpi_users.c.user_id, kpi_users.c.app_id).where(
-                kpi_users.c.workspace_id == workspace_id,
-                kpi_users.c.app_id.in_(sorted(keys)),
-                kpi_users.c.user_id.in_(chunk),
+            union(
+                *(
+                    select(t.c.user_id, t.c.app_id).where(
+                        t.c.workspace_id == workspace_id,
+                        t.c.app_id.in_(sorted(keys)),
+                        t.c.user_id.in_(chunk),
+                    )
+                    for t in (kpi_users, kpi_pending)
+                )
             )
         )
         for uid, app_key in rows:

@@ -397,6 +397,19 @@ kpi_users = Table(
     sqlite_with_rowid=False,
 )
 
+# (user, app, day) pairs a SQLite ingest group saw and the KPI tables may not hold yet, appended
+# in the group's transaction and folded into them in batches (heron.analytics.kpi): one append
+# per pair instead of a random write into `kpi_users` per pair. Unused on PostgreSQL.
+kpi_pending = Table(
+    "kpi_pending",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("workspace_id", Integer, nullable=False),
+    Column("app_id", Integer, nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("day", Integer, nullable=False),
+)
+
 kpi_daily = Table(
     "kpi_daily",
     metadata,
