@@ -708,9 +708,10 @@ def fold_pending(cur: Any) -> int:
 
     SQLite only, under the write lock (a writer's own transaction, or a reader's job on the
     writer: heron.analytics.kpi_routes). Keys with one day that is new or after their last
-    one (nearly all of them) are folded by set-based SQL in key order, which writes each B-tree
-    page of `kpi_users` once per batch instead of once per pair; the rest (several days, or a
-    day not after the last) go through `KpiRecorder`'s per-key path.
+    one (nearly all of them) are folded by set-based SQL, in the key order the grouping leaves
+    them in, so that a B-tree page of `kpi_users` takes all its keys of the batch at once; the
+    rest (several days, or a day before the last that is not the first) go through
+    `KpiRecorder`'s per-key path.
     """
     cur.execute("SELECT max(id) FROM kpi_pending")
     row = cur.fetchone()
