@@ -44,7 +44,7 @@ commits. Only new (user, app, day) pairs reach the database:
   (`heron.analytics.kpi_routes`) or read the pending rows too (the segment evaluator's app
   usage), so every acknowledged event is counted when read. A new pair inserted into the big
   `kpi_users` B-tree at random dirtied about one page per pair; folded in key order, thousands
-  at a time, most pages take several pairs (bench/workload_cpu.py: 3,220 against about 1,650
+  at a time, most pages take several pairs (bench/workload_cpu.py: 3,220 against about 1,350
   bytes written per distinct event; docs/performance.md).
 
 `rebuild_kpis` recomputes a workspace's tables from the raw `events`, `purchases` and `users`
@@ -665,7 +665,7 @@ class KpiRecorder:
 
 # -- folding deferred pairs (SQLite) -------------------------------------------------------------
 
-FOLD_ROWS = 8_000  # rows a writer appended after which it folds (about twice as many with two)
+FOLD_ROWS = 16_000  # rows a writer appended before it folds (about twice that with two)
 FOLD_SECONDS = 1.0  # ... or this long after its last fold, if it appended any since
 
 _SQLITE_PEND = "INSERT INTO kpi_pending (workspace_id, app_id, user_id, day)"
