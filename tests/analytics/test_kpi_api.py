@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -14,9 +15,10 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
 
-from conftest import Workspace, auth, make_workspace
+from conftest import BACKEND, Workspace, auth, make_workspace
 from heron.admin import apps as app_admin
 from heron.admin import keys as key_admin
+from heron.analytics import kpi_routes
 from heron.store.schema import kpi_pending
 
 METRICS = ("dau", "mau", "new_users")
@@ -277,3 +279,20 @@ def pending_count(engine: Engine) -> int:
     """Rows in `kpi_pending`."""
     with engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(kpi_pending)).scalar_one())
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="only SQLite defers pairs (and folds on read)")
+def test_a_fold_that_cannot_be_stored_answers_503_not_500(
+    client: TestClient, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read that must fold first, when the fold fails in the database, asks for a retry
+    (regression: the driver's error escaped the route as a 500)."""
+
+    def failing_fold(_conn: object) -> int:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(kpi_routes, "pending_exist", lambda _conn: True)
+    monkeypatch.setattr(kpi_routes, "fold_job", failing_fold)
+    response = get(client, workspace.key, "dau", length=1)
+    assert response.status_code == 503, response.text
+    assert response.json() == {"message": "Service Unavailable"}

@@ -40,6 +40,7 @@ from heron.analytics.kpi import (
 )
 from heron.http.auth import authenticate
 from heron.http.errors import JSONResponse, bad_request
+from heron.http.writes import run_on_writer
 from heron.openapi.registry import braze_errors, json_response, register
 from heron.store.schema import ALL_APPS
 
@@ -147,7 +148,7 @@ async def _series(request: Request, metric: Metric) -> Response:
 
     values = await run_in_threadpool(read, deferring)
     if values is None:  # fold what was acknowledged before this read, then read
-        await request.app.state.writer.run(fold_job)
+        await run_on_writer(request, fold_job, "KPI fold")
         values = await run_in_threadpool(read, False)
     assert values is not None
     data = [{"time": iso_day(first + i), metric: v} for i, v in enumerate(values)]

@@ -7,12 +7,8 @@ is either applied whole or not at all. The export is a plain read.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,10 +16,10 @@ from starlette.routing import Route
 
 from heron.http.auth import authenticate
 from heron.http.body import read_json_object
-from heron.http.errors import UNAVAILABLE_MESSAGE, BrazeError, JSONResponse, bad_request
+from heron.http.errors import JSONResponse, bad_request
+from heron.http.writes import run_on_writer
 from heron.ingest.identifiers import MAX_ALIAS_PART_LENGTH
 from heron.ingest.records import UserRef
-from heron.ingest.writer import StorageUnavailable
 from heron.users import docs as _docs  # registers the OpenAPI entries
 from heron.users import export, parse
 from heron.users.aliases import AliasRename, NewAlias, add_aliases, rename_aliases
@@ -40,23 +36,13 @@ from heron.users.parse import (
 from heron.users.profiles import now_ms
 
 del _docs
-log = logging.getLogger("heron.users")
-T = TypeVar("T")
+_CHANGE = "identity change"  # what a failed write is logged as
 
 DELETE_KEYS = ("external_ids", "user_aliases", "braze_ids", "email_addresses", "phone_numbers")
 IDENTIFY_KEYS = ("aliases_to_identify", "emails_to_identify", "phone_numbers_to_identify")
 EXPORT_SINGLE_KEYS = ("device_id", "braze_id", "email_address", "phone")
 MERGE_BEHAVIORS = ("merge", "none")
 MERGE_UPDATE_KEYS = frozenset({"identifier_to_merge", "identifier_to_keep"})
-
-
-async def _write(request: Request, job: Callable[[Connection], T]) -> T:
-    """Run a change on the writer thread; storage failures answer 503 (nothing was written)."""
-    try:
-        return await request.app.state.writer.run(job)  # type: ignore[no-any-return]
-    except (StorageUnavailable, SQLAlchemyError):
-        log.exception("identity change could not be stored")
-        raise BrazeError(503, UNAVAILABLE_MESSAGE) from None
 
 
 def _objects(items: list[Any], key: str) -> list[tuple[str, dict[str, Any]]]:
@@ -82,7 +68,7 @@ async def alias_new(request: Request) -> Response:
         assert ref.label is not None
         entries.append(NewAlias(ref.value, ref.label, external_id))
     ws, now = principal.workspace_id, now_ms()
-    await _write(request, lambda conn: add_aliases(conn, ws, entries, now))
+    await run_on_writer(request, lambda conn: add_aliases(conn, ws, entries, now), _CHANGE)
     return JSONResponse({"aliases_processed": len(entries), "message": "success"}, status_code=201)
 
 
@@ -104,7 +90,7 @@ async def alias_update(request: Request) -> Response:
             )
         )
     ws, now = principal.workspace_id, now_ms()
-    await _write(request, lambda conn: rename_aliases(conn, ws, entries, now))
+    await run_on_writer(request, lambda conn: rename_aliases(conn, ws, entries, now), _CHANGE)
     return JSONResponse({"aliases_processed": len(entries), "message": "success"}, status_code=201)
 
 
@@ -149,7 +135,9 @@ async def users_identify(request: Request) -> Response:
         raise bad_request("'merge_behavior' must be 'none' or 'merge'")
     keep_data = behavior != "none"
     ws, now = principal.workspace_id, now_ms()
-    await _write(request, lambda conn: identify(conn, ws, entries, now, keep_data=keep_data))
+    await run_on_writer(
+        request, lambda conn: identify(conn, ws, entries, now, keep_data=keep_data), _CHANGE
+    )
     return JSONResponse({"aliases_processed": len(entries), "message": "success"}, status_code=201)
 
 
@@ -176,7 +164,7 @@ async def users_merge(request: Request) -> Response:
             )
         )
     ws, now = principal.workspace_id, now_ms()
-    await _write(request, lambda conn: merge_users(conn, ws, updates, now))
+    await run_on_writer(request, lambda conn: merge_users(conn, ws, updates, now), _CHANGE)
     return JSONResponse({"message": "success"}, status_code=202)
 
 
@@ -212,7 +200,7 @@ async def users_delete(request: Request) -> Response:
     principal = await authenticate(request, "users.delete")
     targets = _delete_targets(await read_json_object(request))
     ws = principal.workspace_id
-    deleted = await _write(request, lambda conn: delete_users(conn, ws, targets))
+    deleted = await run_on_writer(request, lambda conn: delete_users(conn, ws, targets), _CHANGE)
     return JSONResponse({"deleted": deleted, "message": "success"}, status_code=201)
 
 
