@@ -748,6 +748,36 @@ def test_a_fold_takes_the_per_key_path_for_several_days_and_earlier_days(
     assert pending_rows(engine) == []
 
 
+def test_a_pair_both_workers_appended_is_folded_once(
+    engine: Engine, setup: dict[str, Any]
+) -> None:
+    """Each worker's filter knows only its own appends, so a pair can be pending twice: alone,
+    as one of a key's two days, and as a known key's next day; each counts once."""
+    ws, a = setup["ws"], setup["a"]
+    writer = Writer(engine, ws.id, "America/New_York", setup["apps"])
+    try:
+        writer.apply([ev("u3", "2025-03-01T12:00:00Z", a)])
+        fold(engine)
+        batch = [
+            ev("u1", "2025-03-10T12:00:00Z", a),
+            ev("u2", "2025-03-10T12:00:00Z", a),
+            ev("u2", "2025-03-11T12:00:00Z", a),
+            ev("u3", "2025-03-12T12:00:00Z", a),
+        ]
+        writer.apply(batch)
+        writer.store._kpi = KpiRecorder(engine.dialect.name == "postgresql")  # the other worker
+        writer.apply(batch)
+        if engine.dialect.name == "sqlite":
+            assert len(pending_rows(engine)) == 2 * len(set(pending_rows(engine))) == 16
+    finally:
+        writer.close()
+    assert_matches_brute_force(
+        engine, ws.id, "America/New_York", date(2025, 2, 20), date(2025, 4, 30)
+    )
+    assert series(engine, ws.id, "dau", date(2025, 3, 10), date(2025, 3, 12)) == [2, 1, 1]
+    assert pending_rows(engine) == []
+
+
 def test_deleted_users_pending_pairs_go_with_them(engine: Engine, setup: dict[str, Any]) -> None:
     """A user deleted before the fold leaves no KPI rows behind (counts already made stay)."""
     ws, a = setup["ws"], setup["a"]

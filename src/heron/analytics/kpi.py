@@ -669,35 +669,53 @@ FOLD_ROWS = 16_000  # rows a writer appended before it folds (about twice that w
 FOLD_SECONDS = 1.0  # ... or this long after its last fold, if it appended any since
 
 _SQLITE_PEND = "INSERT INTO kpi_pending (workspace_id, app_id, user_id, day)"
-# One row per pending key: its wanted days' range and its current range (f, l: NULL if new).
+# The pending pairs once each, in key order (both workers may have appended a pair).
+_FOLD_PAIRS = (
+    "CREATE TEMP TABLE heron_kpi_pairs (workspace_id INTEGER, app_id INTEGER, user_id INTEGER, "
+    "day INTEGER, PRIMARY KEY (workspace_id, app_id, user_id, day)) WITHOUT ROWID"
+)
+_FOLD_SORT = (
+    "INSERT OR IGNORE INTO heron_kpi_pairs SELECT workspace_id, app_id, user_id, day "
+    "FROM kpi_pending"
+)
+# One row per pending pair, in key order, with the key's current range (f, l: NULL if new).
 _FOLD_KEYS = (
-    "CREATE TEMP TABLE heron_kpi_fold AS SELECT k.ws, k.app, k.uid, k.lo, k.hi, "
-    "u.first_day AS f, u.last_day AS l FROM (SELECT workspace_id AS ws, app_id AS app, "
-    "user_id AS uid, MIN(day) AS lo, MAX(day) AS hi FROM kpi_pending WHERE id <= ? "
-    "GROUP BY workspace_id, app_id, user_id) AS k LEFT JOIN kpi_users AS u "
-    "ON u.workspace_id = k.ws AND u.app_id = k.app AND u.user_id = k.uid"
+    "CREATE TEMP TABLE heron_kpi_fold AS SELECT p.workspace_id AS ws, p.app_id AS app, "
+    "p.user_id AS uid, p.day AS d, u.first_day AS f, u.last_day AS l FROM heron_kpi_pairs AS p "
+    "LEFT JOIN kpi_users AS u ON u.workspace_id = p.workspace_id AND u.app_id = p.app_id "
+    "AND u.user_id = p.user_id"
 )
-# The two common cases, folded in SQL: a new key with one day, or one day after the key's last.
-_FAST = "lo = hi AND (f IS NULL OR lo > l)"
-# A key whose one day is its first or last one is recorded already; the rest is slow.
-_SLOW = f"NOT ({_FAST}) AND NOT (lo = hi AND (lo = f OR lo = l))"
-# Per (app, day) of the fast keys: active users, new to the app, MAU windows starting that day.
+# Keys with several pending days (rare: one user's events of one app on two days between
+# folds); they take the per-key path. The grouping follows the primary key: no sort.
+_FOLD_MULTI = (
+    "SELECT workspace_id, app_id, user_id, day FROM heron_kpi_pairs JOIN (SELECT workspace_id, "
+    "app_id, user_id FROM heron_kpi_pairs GROUP BY workspace_id, app_id, user_id "
+    "HAVING COUNT(*) > 1) USING (workspace_id, app_id, user_id)"
+)
+_FOLD_DROP_MULTI = (
+    "DELETE FROM heron_kpi_fold WHERE EXISTS (SELECT 1 FROM heron_kpi_pairs AS q WHERE "
+    "q.workspace_id = ws AND q.app_id = app AND q.user_id = uid AND q.day <> d)"
+)
+# The two common cases, folded in SQL: a new key, or a day after the key's last one.
+_FAST = "(f IS NULL OR d > l)"
+# A day that is already the key's first or last one is recorded; one in between, or before
+# the first, goes through the per-key path.
+_FOLD_SLOW = "SELECT ws, app, uid, d FROM heron_kpi_fold WHERE f IS NOT NULL AND d < l AND d <> f"
+# Per (app, day) of the fast keys: active users, new to the app, MAU windows starting that
+# day; and, for known keys whose last day's window still covers the day, the day that window
+# ends (where theirs starts instead).
 _FOLD_COUNTS = (
-    "SELECT ws, app, lo, COUNT(*), SUM(f IS NULL AND app <> 0), "
-    f"SUM(f IS NULL OR l + {MAU_DAYS} <= lo) FROM heron_kpi_fold WHERE {_FAST} GROUP BY ws, app, lo"
-)
-# Known keys whose last day's window still covers the new day: theirs starts when it ends.
-_FOLD_LATE_STARTS = (
-    f"SELECT ws, app, l + {MAU_DAYS}, COUNT(*) FROM heron_kpi_fold WHERE lo = hi "
-    f"AND f IS NOT NULL AND lo > l AND l + {MAU_DAYS} > lo GROUP BY ws, app, l"
+    f"SELECT ws, app, d, CASE WHEN f IS NOT NULL AND l + {MAU_DAYS} > d THEN l + {MAU_DAYS} "
+    f"END AS late, COUNT(*), SUM(f IS NULL AND app <> 0), SUM(f IS NULL OR l + {MAU_DAYS} <= d) "
+    f"FROM heron_kpi_fold WHERE {_FAST} GROUP BY ws, app, d, late"
 )
 # A new key's first day lives in kpi_users alone; a known key's new last day gets its row.
 _FOLD_DAYS = (
-    f"{_SQLITE_INSERT_DAYS} SELECT ws, app, uid, lo FROM heron_kpi_fold "
-    "WHERE lo = hi AND f IS NOT NULL AND lo > l ON CONFLICT DO NOTHING"
+    f"{_SQLITE_INSERT_DAYS} SELECT ws, app, uid, d FROM heron_kpi_fold "
+    "WHERE f IS NOT NULL AND d > l ON CONFLICT DO NOTHING"
 )
 _FOLD_USERS = (
-    f"{_INSERT_USERS} SELECT ws, app, uid, lo, lo FROM heron_kpi_fold WHERE {_FAST} "
+    f"{_INSERT_USERS} SELECT ws, app, uid, d, d FROM heron_kpi_fold WHERE {_FAST} "
     "ON CONFLICT (workspace_id, app_id, user_id) "
     "DO UPDATE SET last_day = excluded.last_day"
 )
@@ -707,53 +725,54 @@ def fold_pending(cur: Any) -> int:
     """Move `kpi_pending` into the KPI tables; the number of pending rows folded.
 
     SQLite only, under the write lock (a writer's own transaction, or a reader's job on the
-    writer: heron.analytics.kpi_routes). Keys with one day that is new or after their last
-    one (nearly all of them) are folded by set-based SQL, in the key order the grouping leaves
-    them in, so that a B-tree page of `kpi_users` takes all its keys of the batch at once; the
-    rest (several days, or a day before the last that is not the first) go through
-    `KpiRecorder`'s per-key path.
+    writer: heron.analytics.kpi_routes), so nothing is appended meanwhile. Keys with one
+    pending day that is new or after their last one (nearly all of them) are folded by
+    set-based SQL, in key order, so that a B-tree page of `kpi_users` takes all its keys of
+    the batch at once; the rest (several days, or a day before the last that is not the first)
+    go through `KpiRecorder`'s per-key path.
     """
-    cur.execute("SELECT max(id) FROM kpi_pending")
-    row = cur.fetchone()
-    if row is None or row[0] is None:
+    cur.execute("SELECT 1 FROM kpi_pending LIMIT 1")
+    if cur.fetchone() is None:
         return 0
-    upto = int(row[0])
     cur.execute("DROP TABLE IF EXISTS temp.heron_kpi_fold")
-    cur.execute(_FOLD_KEYS, (upto,))
-    cur.execute(f"SELECT ws, app, uid FROM heron_kpi_fold WHERE {_SLOW}")
-    slow = {(int(ws), int(app), int(uid)) for ws, app, uid in cur.fetchall()}
+    cur.execute("DROP TABLE IF EXISTS temp.heron_kpi_pairs")
+    cur.execute(_FOLD_PAIRS)
+    cur.execute(_FOLD_SORT)
+    cur.execute(_FOLD_KEYS)
+    one: dict[_Key, int] = {}
+    many: dict[_Key, set[int]] = {}
+    cur.execute(_FOLD_MULTI)
+    for ws, app, uid, day in cur.fetchall():
+        key = (int(ws), int(app), int(uid))
+        one[key] = int(day)
+        many.setdefault(key, set()).add(int(day))
+    if many:
+        cur.execute(_FOLD_DROP_MULTI)
+    cur.execute(_FOLD_SLOW)
+    for ws, app, uid, day in cur.fetchall():
+        one[(int(ws), int(app), int(uid))] = int(day)
     counts: _Counts = ({}, {}, {})
     dau, new_users, mau = counts
     cur.execute(_FOLD_COUNTS)
-    for ws, app, day, active, new, starting in cur.fetchall():
-        dau[(ws, app, day)] = active
-        new_users[(ws, app, day)] = new
-        mau[(ws, app, day)] = mau.get((ws, app, day), 0) + starting
+    for ws, app, day, late, active, new, starting in cur.fetchall():
+        key = (ws, app, day)
+        dau[key] = dau.get(key, 0) + active
+        new_users[key] = new_users.get(key, 0) + new
+        mau[key] = mau.get(key, 0) + starting
         end = (ws, app, day + MAU_DAYS)
         mau[end] = mau.get(end, 0) - active
-    cur.execute(_FOLD_LATE_STARTS)
-    for ws, app, day, starting in cur.fetchall():
-        mau[(ws, app, day)] = mau.get((ws, app, day), 0) + starting
+        if late is not None:
+            mau[(ws, app, late)] = mau.get((ws, app, late), 0) + active
     cur.execute(_FOLD_DAYS)
     cur.execute(_FOLD_USERS)
     recorder = KpiRecorder(False)
-    if slow:
-        one: dict[_Key, int] = {}
-        many: dict[_Key, set[int]] = {}
-        cur.execute(
-            "SELECT workspace_id, app_id, user_id, day FROM kpi_pending WHERE id <= ?", (upto,)
-        )
-        for ws, app, uid, day in cur.fetchall():
-            key = (int(ws), int(app), int(uid))
-            if key in slow:
-                known_day = one.setdefault(key, int(day))
-                if known_day != day:
-                    many.setdefault(key, {known_day}).add(int(day))
+    if one:
         recorder._store_keys(cur, one, many, counts)
     recorder._add_daily(cur, counts)
-    cur.execute("DELETE FROM kpi_pending WHERE id <= ?", (upto,))
+    cur.execute("DELETE FROM kpi_pending")
     folded = int(cur.rowcount)
     cur.execute("DROP TABLE temp.heron_kpi_fold")
+    cur.execute("DROP TABLE temp.heron_kpi_pairs")
     return folded
 
 
