@@ -15,7 +15,14 @@ from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
 
 from conftest import Workspace, auth, make_workspace
-from heron.ingest.idempotency import KEEP_MS, REUSED_MESSAGE, forget_expired_sql
+from heron.ingest.idempotency import (
+    KEEP_MS,
+    REUSED_MESSAGE,
+    IdempotencyKey,
+    IdempotencyLedger,
+    forget_expired_sql,
+)
+from heron.store.driver import raw_cursor
 from heron.store.schema import events, track_idempotency
 from serverproc import ServerProcess, heron_cli
 
@@ -125,6 +132,55 @@ def test_expired_keys_are_forgotten(
         conn.execute(text(forget_expired_sql()), {"before": int(time.time() * 1000) - KEEP_MS})
     assert _post(client, workspace, _body("a"), "old").status_code == 201
     assert _stored(engine) == 1
+
+
+class _CountingCursor:
+    """A DB-API cursor that remembers the statements it ran."""
+
+    def __init__(self, cur: Any) -> None:
+        self.cur = cur
+        self.statements: list[str] = []
+
+    def execute(self, statement: str, params: Any = ()) -> Any:
+        """Run and remember one statement."""
+        self.statements.append(statement)
+        return self.cur.execute(statement, params)
+
+    def fetchall(self) -> Any:
+        """The last statement's rows."""
+        return self.cur.fetchall()
+
+
+def test_a_group_looks_its_keys_up_in_one_query_per_workspace(
+    engine: Engine, workspace: Workspace
+) -> None:
+    """`begin` reads every key of the group at once; `find` answers from that and the group's
+    own staged keys, each workspace's keys apart."""
+    other = make_workspace(engine, "other")
+    with engine.begin() as conn:
+        for ws, answer in ((workspace.id, b"mine"), (other.id, b"theirs")):
+            conn.execute(
+                insert(track_idempotency).values(
+                    workspace_id=ws,
+                    idempotency_key="k1",
+                    digest="d" * 64,
+                    response=answer,
+                    created_at_ms=int(time.time() * 1000),
+                )
+            )
+    ledger = IdempotencyLedger(engine.dialect.name == "postgresql")
+    with engine.begin() as conn:
+        cur = _CountingCursor(raw_cursor(conn))
+        ledger.begin(cur, [(workspace.id, "k1"), (workspace.id, "k2"), (other.id, "k1")])
+        lookups = [s for s in cur.statements if "track_idempotency" in s]
+        assert len(lookups) == 2
+        assert ledger.find(workspace.id, IdempotencyKey("k1", "x")) == ("d" * 64, b"mine")
+        assert ledger.find(other.id, IdempotencyKey("k1", "x")) == ("d" * 64, b"theirs")
+        assert ledger.find(workspace.id, IdempotencyKey("k2", "x")) is None
+        ledger.stage(workspace.id, IdempotencyKey("k2", "e" * 64), b"new")
+        assert ledger.find(workspace.id, IdempotencyKey("k2", "x")) == ("e" * 64, b"new")
+        assert ledger.find(other.id, IdempotencyKey("k2", "x")) is None
+        assert len([s for s in cur.statements if "track_idempotency" in s]) == 2
 
 
 @pytest.mark.slow

@@ -20,6 +20,7 @@ HEADER = "idempotency-key"
 MAX_KEY_LENGTH = 255
 KEEP_MS = 24 * 3600 * 1000  # keys are remembered for a day
 LOCK_CLASS = 0x6869  # pg_advisory_xact_lock(int, int) class of idempotency keys ("hi")
+_LOOKUP_CHUNK = 500  # keys per lookup statement (under SQLite's oldest 999-variable limit)
 REUSED_MESSAGE = "Idempotency-Key was already used with a different request body"
 
 
@@ -49,34 +50,44 @@ class IdempotencyLedger:
     def __init__(self, postgres: bool) -> None:
         self._mark = "%s" if postgres else "?"
         self._staged: dict[tuple[int, str], tuple[str, bytes]] = {}
+        self._stored: dict[tuple[int, str], tuple[str, bytes]] = {}
 
     def begin(self, cur: Any, keys: list[tuple[int, str]]) -> None:
-        """Start a group: forget the last one's keys; on PostgreSQL lock this group's keys.
+        """Start a group: forget the last one's keys, look up this group's in one query each
+        workspace; on PostgreSQL lock them first.
 
         Locking each (workspace, key) for the transaction, in sorted order (no deadlocks),
         makes a concurrent request with the same key in another process wait for this one to
-        commit, after which its lookup finds the stored answer.
+        commit, after which the lookup finds the stored answer.
         """
         self._staged = {}
-        if self._mark == "%s":
+        self._stored = {}
+        m = self._mark
+        if m == "%s":
             for ws, key in sorted(set(keys)):
                 cur.execute(
                     "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (LOCK_CLASS, f"{ws}:{key}")
                 )
+        by_workspace: dict[int, list[str]] = {}
+        for ws, key in keys:
+            by_workspace.setdefault(ws, []).append(key)
+        for ws, names in by_workspace.items():
+            for start in range(0, len(names), _LOOKUP_CHUNK):
+                chunk = names[start : start + _LOOKUP_CHUNK]
+                marks = ", ".join([m] * len(chunk))
+                cur.execute(
+                    "SELECT idempotency_key, digest, response FROM track_idempotency "
+                    f"WHERE workspace_id = {m} AND idempotency_key IN ({marks})",
+                    (ws, *chunk),
+                )
+                for key, digest, response in cur.fetchall():
+                    self._stored[(ws, str(key))] = (str(digest), bytes(response))
 
-    def find(self, cur: Any, workspace_id: int, key: IdempotencyKey) -> tuple[str, bytes] | None:
-        """(digest, stored answer) of a key already used, in this group or committed."""
-        staged = self._staged.get((workspace_id, key.key))
-        if staged is not None:
-            return staged
-        m = self._mark
-        cur.execute(
-            f"SELECT digest, response FROM track_idempotency WHERE workspace_id = {m} "
-            f"AND idempotency_key = {m}",
-            (workspace_id, key.key),
-        )
-        row = cur.fetchone()
-        return None if row is None else (str(row[0]), bytes(row[1]))
+    def find(self, workspace_id: int, key: IdempotencyKey) -> tuple[str, bytes] | None:
+        """(digest, stored answer) of a key already used, in this group or committed (as
+        looked up by `begin`)."""
+        found = self._staged.get((workspace_id, key.key))
+        return found if found is not None else self._stored.get((workspace_id, key.key))
 
     def stage(self, workspace_id: int, key: IdempotencyKey, response: bytes) -> None:
         """Remember a key's answer for this group (written by `write`)."""

@@ -249,7 +249,7 @@ class TrackStore:
         key = batch.idempotency
         if key is None or batch.render is None:
             return self._apply_batch(cur, batch)
-        found = self._ledger.find(cur, batch.workspace_id, key)
+        found = self._ledger.find(batch.workspace_id, key)
         if found is not None:
             digest, response = found
             if digest != key.digest:
