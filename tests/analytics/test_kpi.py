@@ -748,9 +748,7 @@ def test_a_fold_takes_the_per_key_path_for_several_days_and_earlier_days(
     assert pending_rows(engine) == []
 
 
-def test_a_pair_both_workers_appended_is_folded_once(
-    engine: Engine, setup: dict[str, Any]
-) -> None:
+def test_a_pair_both_workers_appended_is_folded_once(engine: Engine, setup: dict[str, Any]) -> None:
     """Each worker's filter knows only its own appends, so a pair can be pending twice: alone,
     as one of a key's two days, and as a known key's next day; each counts once."""
     ws, a = setup["ws"], setup["a"]
