@@ -221,32 +221,42 @@ def _ndjson_batches(
                 lines, rest, newline = [rest], b"", 0
             else:
                 return
-            array = _uniform_array(lines, kind, loads)
+            parsed = _parse_clean(lines, loads)
+            array = None if parsed is None else _one_array(parsed, kind)
             if array is not None:
+                parsed = None  # freed now, while its memory is still in the cache
                 yield from cutter.add_run(array, lines, line + 1, offset, newline)
                 offset += sum(map(len, lines)) + newline * len(lines)
                 line += len(lines)
                 continue
-            for raw in lines:
+            for i, raw in enumerate(lines):
                 offset += len(raw) + newline
                 line += 1
-                record = _ndjson_record(raw, offset, line, kind, loads)
+                if parsed is None:
+                    record = _ndjson_record(raw, offset, line, kind, loads)
+                else:  # read already: a clean line, of another array than its neighbours
+                    record = _parsed_record(parsed[i], raw, offset, line, kind)
                 if record is not None:
                     closed = cutter.add(*record)
                     if closed is not None:
                         yield closed
 
 
-def _uniform_array(lines: list[bytes], kind: Kind, loads: Any) -> str | None:
-    """The array every line belongs in, if each is a JSON object with nothing around it."""
+def _parse_clean(lines: list[bytes], loads: Any) -> list[Any] | None:
+    """Every line's JSON value, if each line is one with nothing around it (else None)."""
     try:
         found = list(map(loads, lines))
     except orjson.JSONDecodeError:
         return None  # a blank or unreadable line
+    if list(map(bytes.strip, lines)) != lines:
+        return None  # spaces around a value: the per-record path strips them
+    return found
+
+
+def _one_array(found: list[Any], kind: Kind) -> str | None:
+    """The array every value belongs in, if all are JSON objects of one array."""
     if not found or set(map(type, found)) != {dict}:
         return None
-    if list(map(bytes.strip, lines)) != lines:
-        return None  # spaces around an object: the per-record path strips them
     if kind != "auto":
         return kind
     has = operator.contains
@@ -258,6 +268,13 @@ def _uniform_array(lines: list[bytes], kind: Kind, loads: Any) -> str | None:
         return "events"
     arrays = {kind_of(obj, kind) for obj in found}
     return arrays.pop() if len(arrays) == 1 else None
+
+
+def _parsed_record(obj: Any, text: bytes, offset: int, line: int, kind: Kind) -> Record:
+    """A clean line's record from its parsed value (as `_ndjson_record` would make it)."""
+    if not isinstance(obj, dict):
+        return offset, line, b"", None, "not a JSON object"
+    return offset, line, text, kind if kind != "auto" else kind_of(obj, kind), None
 
 
 def _ndjson_record(raw: bytes, offset: int, line: int, kind: Kind, loads: Any) -> Record | None:
