@@ -271,7 +271,7 @@ def _one_array(found: list[Any], kind: Kind) -> str | None:
 
 
 def _parsed_record(obj: Any, text: bytes, offset: int, line: int, kind: Kind) -> Record:
-    """A clean line's record from its parsed value (as `_ndjson_record` would make it)."""
+    """A line's record from its parsed value: an object's array, or why it is not one."""
     if not isinstance(obj, dict):
         return offset, line, b"", None, "not a JSON object"
     return offset, line, text, kind if kind != "auto" else kind_of(obj, kind), None
@@ -287,9 +287,7 @@ def _ndjson_record(raw: bytes, offset: int, line: int, kind: Kind, loads: Any) -
         obj = loads(text)
     except orjson.JSONDecodeError as exc:
         return offset, line, b"", None, f"not valid JSON: {exc}"
-    if not isinstance(obj, dict):
-        return offset, line, b"", None, "not a JSON object"
-    return offset, line, text, kind if kind != "auto" else kind_of(obj, kind), None
+    return _parsed_record(obj, text, offset, line, kind)
 
 
 def _csv_records(path: Path, kind: Kind, skip: int) -> Iterator[Record]:
