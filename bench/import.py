@@ -21,6 +21,12 @@ bench/ingest.py's classic measure (its 1,000 cycled bodies, after 2 s of warm-up
 third copy for SECONDS in all, in one window per part taken in turn with the two sides (each
 after 0.5 s of its own warm-up), so that the machine's drift lands on it as on them: see
 docs/performance.md for why it is another phase of the server.
+
+With `--against-ingest ROUNDS` it measures issue 7 as worded instead: each round imports the
+whole file with one `heron import` into a fresh copy of the prefill, and bench/ingest.py itself
+(`--duration 60 --warmup 5`, heron side, the same workers and connections) runs before the
+first round and after every round; each import is held to the mean of the two runs around it,
+and the worst round gives the verdict.
 """
 
 from __future__ import annotations
@@ -101,6 +107,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--import-args", default="", help="extra `heron import` arguments (quoted string)"
     )
+    parser.add_argument(
+        "--against-ingest",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="instead: ROUNDS whole-file imports, each between two runs of bench/ingest.py",
+    )
+    parser.add_argument(
+        "--ingest-seconds", type=float, default=60.0, help="bench/ingest.py's --duration there"
+    )
     args = parser.parse_args(argv)
     if args.segments < 1:
         parser.error("--segments >= 1")
@@ -109,6 +125,8 @@ def main(argv: list[str]) -> int:
     base = prefill.sqlite_prefill(args.prefill, log)
     cli = prefill.heron_cli()
     assert cli is not None
+    if args.against_ingest > 0:
+        return against_ingest(args, source, base, cli)
     parts = segment_files(source, args.segments)
     STARTUP_CPU[0] = measure_startup(cli)
     outcomes: list[Outcome] = []
@@ -327,6 +345,71 @@ def replay(args: argparse.Namespace, served: Served, bodies: list[bytes], count:
     )  # fmt: skip
     log(outcome.line())
     return outcome
+
+
+def ingest_figure(args: argparse.Namespace) -> float:
+    """bench/ingest.py's throughput, as it prints it (heron side, SQLite, this prefill)."""
+    figures = prefill.CACHE_DIR / f"ingest-figures-{os.getpid()}.json"
+    command = [sys.executable, str(BENCH_DIR / "ingest.py"), "--duration",
+               str(args.ingest_seconds), "--warmup", "5", "--workers", str(args.workers),
+               "--concurrency", str(args.concurrency), "--prefill", str(args.prefill),
+               "--skip-baseline", "--json", str(figures)]  # fmt: skip
+    log("bench/ingest.py: " + shlex.join(command[1:]))
+    try:
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        sides = orjson.loads(figures.read_bytes())["sides"]
+    finally:
+        figures.unlink(missing_ok=True)
+    side = next(s for s in sides if s["name"] == "heron" and s["kind"] == "sqlite")
+    if side["failure"] or side["failures"]:
+        raise SystemExit(f"bench/ingest.py failed: {side['failure'] or side['errors']}")
+    rate = float(side["objects_per_s"])
+    log(f"ingest   {rate:>9,.0f} events/s (bench/ingest.py, p99 {side['p99_ms']:.0f} ms)")
+    return rate
+
+
+def against_ingest(
+    args: argparse.Namespace, source: Path, base: prefill.Prefill, cli: list[str]
+) -> int:
+    """Issue 7 read literally: the whole file in one `heron import`, against bench/ingest.py's
+    own figure measured just before and just after it (their mean), round after round."""
+    STARTUP_CPU[0] = measure_startup(cli)
+    references = [ingest_figure(args)]
+    imports: list[Outcome] = []
+    stored: list[int] = []
+    for number in range(args.against_ingest):
+        side = Served(args, base, cli, f"whole{number}")
+        with side:
+            imports.append(run_import(args, cli, side, source, args.events))
+        stored.append(side.stored())
+        references.append(ingest_figure(args))
+    lines = ["", "=" * 90, "heron import of the whole file against bench/ingest.py", "=" * 90,
+             "command    " + shlex.join([sys.executable, *sys.argv])]  # fmt: skip
+    lines += [f"{label:<10} {value}" for label, value in machine.describe(prefill.CACHE_DIR)]
+    lines.append(
+        f"file       {source} ({source.stat().st_size / 1e6:,.0f} MB, {args.events:,} events),"
+        f" one `heron import` per round into a fresh copy of the {base.events:,}-event prefill"
+    )
+    ratios = []
+    for number, outcome in enumerate(imports):
+        before, after = references[number], references[number + 1]
+        ratio = outcome.rate / ((before + after) / 2)
+        ratios.append(ratio)
+        check = "OK" if stored[number] == args.events else "MISMATCH"
+        lines.append(
+            f"round {number + 1}    import {outcome.rate:,.0f} events/s ({outcome.seconds:.1f} s,"
+            f" client {outcome.client_cpu / outcome.seconds:.2f} cores); bench/ingest.py before"
+            f" {before:,.0f}, after {after:,.0f}: {ratio:.3f}; stored {stored[number]:,}: {check}"
+        )
+    ok = all(o.ok for o in imports) and set(stored) == {args.events}
+    verdict = "PASS" if ok and min(ratios) >= TARGET_RATIO else "MISS"
+    lines.append(
+        f"ratio      {min(ratios):.3f}-{max(ratios):.3f} of bench/ingest.py's throughput"
+        f" (worst round counts): {verdict} (target >= {TARGET_RATIO:.2f})"
+    )
+    lines.append("=" * 90)
+    print("\n".join(lines), flush=True)
+    return 0 if ok else 1
 
 
 def run_import(
