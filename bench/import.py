@@ -126,10 +126,10 @@ def main(argv: list[str]) -> int:
     base = prefill.sqlite_prefill(args.prefill, log)
     cli = prefill.heron_cli()
     assert cli is not None
+    STARTUP_CPU[0] = measure_startup(cli)
     if args.against_ingest > 0:
         return against_ingest(args, source, base, cli)
     parts = segment_files(source, args.segments)
-    STARTUP_CPU[0] = measure_startup(cli)
     outcomes: list[Outcome] = []
     replay_side = Served(args, base, cli, "replay")
     import_side = Served(args, base, cli, "import")
@@ -374,7 +374,6 @@ def against_ingest(
 ) -> int:
     """Issue 7 read literally: the whole file in one `heron import`, against bench/ingest.py's
     own figure measured just before and just after it (their mean), round after round."""
-    STARTUP_CPU[0] = measure_startup(cli)
     references = [ingest_figure(args)]
     imports: list[Outcome] = []
     stored: list[int] = []

@@ -274,7 +274,7 @@ def _parsed_record(obj: Any, text: bytes, offset: int, line: int, kind: Kind) ->
     """A line's record from its parsed value: an object's array, or why it is not one."""
     if not isinstance(obj, dict):
         return offset, line, b"", None, "not a JSON object"
-    return offset, line, text, kind if kind != "auto" else kind_of(obj, kind), None
+    return offset, line, text, kind_of(obj, kind), None
 
 
 def _ndjson_record(raw: bytes, offset: int, line: int, kind: Kind, loads: Any) -> Record | None:
