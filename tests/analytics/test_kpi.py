@@ -16,10 +16,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from alembic import command
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from conftest import make_workspace
+from conftest import BACKEND, make_workspace
+from heron.analytics import kpi
 from heron.analytics.kpi import (
     DAY_MS,
     KpiRecorder,
@@ -27,17 +29,22 @@ from heron.analytics.kpi import (
     daily_series,
     fold_job,
     iso_day,
+    pending_exist,
     rebuild_kpis,
+    take_pending,
 )
 from heron.ingest.batch import TrackBatch
 from heron.ingest.events import validate_event, validate_purchase
 from heron.ingest.trackstore import TrackStore
 from heron.segments.facts import Needs, load_facts
+from heron.store import migrate
+from heron.store.driver import raw_cursor
 from heron.store.engine import WRITE_OPTION
 from heron.store.schema import (
     ALL_APPS,
     events,
     kpi_daily,
+    kpi_folding,
     kpi_pending,
     kpi_user_days,
     kpi_users,
@@ -830,3 +837,170 @@ def test_segment_facts_count_pending_pairs_as_app_usage(
         found = load_facts(conn, ws.id, [u1, u2], needs, int(time.time() * 1000))
     assert found[u1].apps == frozenset({a, b})
     assert found[u2].apps == frozenset({b})
+
+
+# -- folding a batch a slice at a time (SQLite) -----------------------------------------------
+
+
+def step(writer: Writer) -> bool:
+    """One pass of the writer loop's fold step (heron.ingest.writer), if due; whether it ran."""
+    if not writer.store.kpi_fold_due():
+        return False
+    with writer.conn.begin():
+        writer.store.fold_kpis(writer.conn)
+    writer.store.kpis_folded()
+    return True
+
+
+def folding_rows(engine: Engine) -> list[tuple[int, int, int, int]]:
+    """`kpi_folding` (a batch in progress) as (workspace, app key, user, day) rows."""
+    t = kpi_folding
+    with engine.connect() as conn:
+        rows = conn.execute(select(t.c.workspace_id, t.c.app_id, t.c.user_id, t.c.day)).all()
+    return [(w, a, u, d) for w, a, u, d in rows]
+
+
+sqlite_only = pytest.mark.skipif(BACKEND != "sqlite", reason="only SQLite defers pairs")
+
+
+@sqlite_only
+def test_two_writers_fold_batches_a_slice_at_a_time_and_count_exactly(
+    engine: Engine, setup: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small batches and slices: both writers take batches and fold each other's slices
+    between their groups, keys never split between slices; the counts stay exact."""
+    monkeypatch.setattr(kpi, "CHECK_ROWS", 4)
+    monkeypatch.setattr(kpi, "BATCH_ROWS", 12)
+    monkeypatch.setattr(kpi, "SLICE_PAIRS", 5)
+    sliced: list[tuple[int, int]] = []  # a writer's slices: (pairs folded, pairs left)
+    real_slice = kpi.fold_slice
+
+    def counted(cur: Any, pairs: int | None) -> int:
+        """fold_slice, checking that it folds whole keys (workspace, app, user)."""
+        cur.execute("SELECT workspace_id, app_id, user_id, day FROM kpi_folding")
+        before = {tuple(row) for row in cur.fetchall()}
+        folded = real_slice(cur, pairs)
+        cur.execute("SELECT workspace_id, app_id, user_id, day FROM kpi_folding")
+        after = {tuple(row) for row in cur.fetchall()}
+        assert folded == len(before - after)
+        assert {row[:3] for row in before - after}.isdisjoint({row[:3] for row in after})
+        if pairs is not None and folded:
+            sliced.append((folded, len(after)))
+        return folded
+
+    monkeypatch.setattr(kpi, "fold_slice", counted)
+    ws = setup["ws"]
+    rng = random.Random(7)
+    apps = [None, setup["a"], setup["b"]]
+    writers = [Writer(engine, ws.id, "America/New_York", setup["apps"]) for _ in range(2)]
+    start = ms("2025-03-01T12:00:00+00:00")
+    try:
+        for n in range(40):
+            objects = [
+                ev(f"u{rng.randrange(30)}", start + rng.randrange(20) * DAY_MS, rng.choice(apps))
+                for _ in range(rng.randrange(1, 12))
+            ]
+            writer = writers[n % 2]
+            writer.apply(objects)
+            step(writer)
+            if n % 9 == 4:
+                fold(engine)  # a reader folds everything, a batch in progress included
+    finally:
+        for writer in writers:
+            writer.close()
+    assert sum(left > 0 for _, left in sliced) >= 3  # batches did go slice by slice
+    assert_matches_brute_force(
+        engine, ws.id, "America/New_York", date(2025, 2, 20), date(2025, 4, 30)
+    )
+    assert pending_rows(engine) == [] and folding_rows(engine) == []
+
+
+@sqlite_only
+def test_a_batch_left_half_folded_is_finished_by_the_next_writer_exactly(
+    engine: Engine, setup: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process that dies between two slices leaves the rest of its batch in `kpi_folding`;
+    the next writer (a new process) finishes it at once, and a slice that runs twice counts
+    nothing the second time."""
+    monkeypatch.setattr(kpi, "CHECK_ROWS", 1)
+    monkeypatch.setattr(kpi, "BATCH_ROWS", 1)
+    monkeypatch.setattr(kpi, "SLICE_PAIRS", 3)
+    ws, a, b = setup["ws"], setup["a"], setup["b"]
+    writer = Writer(engine, ws.id, "America/New_York", setup["apps"])
+    try:
+        writer.apply([ev("u0", "2025-03-05T12:00:00Z", a)])
+        fold(engine)
+        writer.apply(
+            [ev(f"u{n}", f"2025-03-{10 + n % 3}T12:00:00Z", (a, b)[n % 2]) for n in range(9)]
+        )
+        while not folding_rows(engine):  # the step that takes the batch
+            step(writer)
+        taken = folding_rows(engine)
+        step(writer)  # one slice
+        left = folding_rows(engine)
+        assert 0 < len(left) < len(taken)
+        with writer.conn.begin():  # as if the slice had run and not been removed
+            writer.conn.execute(
+                insert(kpi_folding),
+                [dict(zip(("workspace_id", "app_id", "user_id", "day"), row, strict=True))
+                 for row in sorted(set(taken) - set(left))],
+            )  # fmt: skip
+        writer.store = TrackStore(engine.dialect.name)  # a new process
+        assert writer.store.kpi_fold_due()  # it looks for a batch left behind at once
+        while folding_rows(engine):
+            assert step(writer)
+    finally:
+        writer.close()
+    assert pending_rows(engine) == []
+    assert_matches_brute_force(
+        engine, ws.id, "America/New_York", date(2025, 2, 20), date(2025, 4, 30)
+    )
+
+
+@sqlite_only
+def test_a_batch_being_folded_counts_as_pending_everywhere(
+    engine: Engine, setup: dict[str, Any]
+) -> None:
+    """Pairs taken into `kpi_folding` are read as app usage, make readers fold first, go
+    with a deleted user, are replaced by a rebuild, and go back to `kpi_pending` on a
+    downgrade below migration 0014."""
+    ws, a, b = setup["ws"], setup["a"], setup["b"]
+    writer = Writer(engine, ws.id, "America/New_York", setup["apps"])
+    try:
+        writer.apply([ev("u1", "2025-03-11T12:00:00Z", b), ev("u2", "2025-03-11T12:00:00Z", b)])
+        with writer.conn.begin():
+            cur = raw_cursor(writer.conn)
+            assert take_pending(cur) == 4
+            cur.close()
+    finally:
+        writer.close()
+    assert pending_rows(engine) == [] and len(folding_rows(engine)) == 4
+    u1, u2 = user_id(engine, ws.id, "u1"), user_id(engine, ws.id, "u2")
+    with engine.connect() as conn:
+        assert pending_exist(conn)
+        found = load_facts(
+            conn, ws.id, [u1, u2], Needs(frozenset(), frozenset(), frozenset({a, b}), 0, 0), 0
+        )
+    assert found[u1].apps == found[u2].apps == frozenset({b})
+
+    config = migrate.alembic_config(engine)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0013")
+    assert len(pending_rows(engine)) == 4
+    migrate.upgrade(engine)
+    with writer.engine.connect() as conn:
+        conn.execution_options(**{WRITE_OPTION: True})
+        with conn.begin():
+            cur = raw_cursor(conn)
+            take_pending(cur)
+            cur.close()
+            profiles.drop(conn, ws.id, [u1])
+    assert {row[2] for row in folding_rows(engine)} == {u2}
+    with engine.connect() as conn:
+        conn.execution_options(**{WRITE_OPTION: True})
+        with conn.begin():
+            rebuild_kpis(conn, ws.id, "America/New_York")
+    assert folding_rows(engine) == [] and pending_rows(engine) == []
+    # counted again from the raw rows (profiles.drop leaves u1's events to its caller)
+    assert series(engine, ws.id, "dau", date(2025, 3, 11), date(2025, 3, 11)) == [2]

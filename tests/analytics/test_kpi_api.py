@@ -19,7 +19,7 @@ from conftest import BACKEND, Workspace, auth, make_workspace
 from heron.admin import apps as app_admin
 from heron.admin import keys as key_admin
 from heron.analytics import kpi_routes
-from heron.store.schema import kpi_pending
+from heron.store.schema import kpi_folding, kpi_pending
 
 METRICS = ("dau", "mau", "new_users")
 
@@ -276,9 +276,12 @@ def test_deferred_pairs_are_folded_by_the_server_itself(
 
 
 def pending_count(engine: Engine) -> int:
-    """Rows in `kpi_pending`."""
+    """Rows in `kpi_pending` and `kpi_folding` (a batch being folded)."""
     with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(kpi_pending)).scalar_one())
+        return sum(
+            int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+            for table in (kpi_pending, kpi_folding)
+        )
 
 
 @pytest.mark.skipif(BACKEND != "sqlite", reason="only SQLite defers pairs (and folds on read)")

@@ -38,14 +38,16 @@ commits. Only new (user, app, day) pairs reach the database:
   a pair never seen before), plus one `kpi_daily` upsert per touched (app, day). Keys are
   written in sorted order so that concurrent writers cannot deadlock.
 - SQLite (one writer at a time for the whole database): the group appends the pairs to
-  `kpi_pending`, in its transaction, so they are as durable as the raw rows. A writer folds the
-  pending rows into the KPI tables (`fold_pending`) once it has appended `FOLD_ROWS` of them or
-  `FOLD_SECONDS` after its last fold, in a transaction of its own; readers fold first
-  (`heron.analytics.kpi_routes`) or read the pending rows too (the segment evaluator's app
-  usage), so every acknowledged event is counted when read. A new pair inserted into the big
-  `kpi_users` B-tree at random dirtied about one page per pair; folded in key order, thousands
-  at a time, most pages take several pairs (bench/workload_cpu.py: 3,220 against about 1,350
-  bytes written per distinct event; docs/performance.md).
+  `kpi_pending`, in its transaction, so they are as durable as the raw rows, and the pairs are
+  folded into the KPI tables in batches, a step at a time between groups (`KpiRecorder.fold`):
+  once BATCH_ROWS are pending (or FOLD_SECONDS after a batch was last taken), a writer takes
+  them into `kpi_folding`, once per pair and in key order (`take_pending`), and then it and
+  the other writers fold that batch a key range of SLICE_PAIRS pairs per transaction
+  (`fold_slice`). Readers fold everything first (`fold_pending`, heron.analytics.kpi_routes)
+  or read the waiting pairs too (the segment evaluator's app usage), so every acknowledged
+  event is counted when read. A new pair inserted into the big `kpi_users` B-tree at random
+  dirtied about one page per pair; folded in key order, tens of thousands at a time, most pages
+  take several pairs, and slices keep each transaction short (docs/performance.md).
 
 `rebuild_kpis` recomputes a workspace's tables from the raw `events`, `purchases` and `users`
 rows (after a time-zone change).
@@ -67,7 +69,14 @@ from sqlalchemy.engine import Connection
 from heron.analytics.buckets import zone
 from heron.store.bulk import insert_rows
 from heron.store.driver import raw_cursor
-from heron.store.schema import ALL_APPS, kpi_daily, kpi_pending, kpi_user_days, kpi_users
+from heron.store.schema import (
+    ALL_APPS,
+    kpi_daily,
+    kpi_folding,
+    kpi_pending,
+    kpi_user_days,
+    kpi_users,
+)
 
 __all__ = [
     "DAY_MS",
@@ -79,9 +88,12 @@ __all__ = [
     "daily_series",
     "fold_job",
     "fold_pending",
+    "fold_slice",
     "iso_day",
     "pending_exist",
+    "pending_size",
     "rebuild_kpis",
+    "take_pending",
 ]
 
 DAY_MS = 86_400_000
@@ -262,12 +274,19 @@ class KpiRecorder:
         self._filter_bytes = 0
         self._clocks: dict[int, LocalDays] = {}
         self._staged: list[tuple[int, int, int, int]] = []  # (ws, app key, day, user) to publish
-        # SQLite defers pairs to `kpi_pending` (see `fold_pending`); rows this writer appended
-        # since its last fold, and when that fold was (time.monotonic())
+        # SQLite defers pairs to `kpi_pending` (see `fold_step`): rows this writer appended
+        # since it last looked at how much is pending; when it last saw a batch taken (by
+        # itself or, folding one of its slices, by another writer) and last stepped
+        # (time.monotonic()); whether a batch was in progress then (a crashed process may
+        # have left one: look once at start)
         self._defer = not postgres
         self.pending_rows = 0
-        self._folded_at = time.monotonic()
+        self._taken_at = self._stepped_at = time.monotonic()
+        self._slicing = not postgres
+        self._waiting = False  # rows were pending, not yet taken, when it last looked
         self._fold_failed = False
+        # what the step in progress leaves: (slicing, looked at kpi_pending, rows waiting)
+        self._step = (False, False, False)
 
     # -- transaction bookkeeping ----------------------------------------------------------------
 
@@ -321,26 +340,51 @@ class KpiRecorder:
     # -- deferred pairs (SQLite) ----------------------------------------------------------
 
     def fold_due(self) -> bool:
-        """Whether this writer should fold `kpi_pending` now (after a group, or when idle).
+        """Whether this writer should take a step of folding now (after a group, or when idle):
+        a batch is in progress, or it appended enough (or long enough ago) to look.
 
-        After a failed fold the next attempt waits FOLD_SECONDS, however many rows pile up.
+        After a failed step the next one waits FOLD_SECONDS, however many rows pile up.
         """
-        if not self.pending_rows:
-            return False
-        if time.monotonic() - self._folded_at >= FOLD_SECONDS:
+        if self._fold_failed:
+            return time.monotonic() - self._stepped_at >= FOLD_SECONDS
+        if self._slicing or self.pending_rows >= CHECK_ROWS:
             return True
-        return self.pending_rows >= FOLD_ROWS and not self._fold_failed
+        if not self.pending_rows and not self._waiting:
+            return False
+        return time.monotonic() - self._stepped_at >= FOLD_SECONDS
 
     def fold(self, cur: Any) -> int:
-        """Fold every pending pair into the KPI tables (in the caller's transaction); call
-        `folded` once that transaction has committed."""
-        self._folded_at = time.monotonic()
+        """One step of folding, in the caller's transaction: the next slice of the batch in
+        progress, else a new batch taken from `kpi_pending` when BATCH_ROWS are pending (or
+        FOLD_SECONDS after one was last taken); the rows folded or taken. Call `folded` once
+        the transaction has committed.
+        """
+        now = time.monotonic()
+        self._stepped_at = now
         self._fold_failed = True
-        return fold_pending(cur)
+        folded = fold_slice(cur, SLICE_PAIRS)
+        if folded:
+            self._taken_at = now  # someone took a batch lately
+            self._step = (True, False, self._waiting)
+            return folded
+        size = pending_size(cur)
+        if size >= BATCH_ROWS or (size and now - self._taken_at >= FOLD_SECONDS):
+            self._taken_at = now
+            taken = take_pending(cur)
+            if taken <= SLICE_PAIRS:  # light traffic: the whole batch at once
+                fold_slice(cur, None)
+                self._step = (False, True, False)
+            else:
+                self._step = (True, True, False)
+            return taken
+        self._step = (False, True, size > 0)
+        return 0
 
     def folded(self) -> None:
-        """The fold committed: this writer's appended rows are in the KPI tables."""
-        self.pending_rows = 0
+        """The step committed."""
+        self._slicing, looked, self._waiting = self._step
+        if looked:
+            self.pending_rows = 0
         self._fold_failed = False
 
     # -- per group --------------------------------------------------------------------------
@@ -665,38 +709,50 @@ class KpiRecorder:
 
 # -- folding deferred pairs (SQLite) -------------------------------------------------------------
 
-FOLD_ROWS = 16_000  # rows a writer appended before it folds (about twice that with two)
-# ... or this long after its last fold, if it appended any since: a backstop for light traffic.
-# At 1 s it also fired during bulk imports (each writer appends about 11,000 rows a second
-# there), so folds came twice a second in smaller batches, which cost more per row.
+# A writer looks at how much is pending once it has appended this many rows since it last looked
+# (or FOLD_SECONDS after it last did, if it appended any since).
+CHECK_ROWS = 8_000
+# Pending rows (both writers' appends) that make a batch: the more pairs a batch holds, the more
+# of them share each `kpi_users` page a slice rewrites, but taking it is one transaction (about
+# 75 ms for 64,000 rows on the 2-core development machine; docs/performance.md, "Session 10").
+BATCH_ROWS = 64_000
+# ... or this long after a writer last saw a batch taken, if anything is pending: a backstop
+# for light traffic. (At 1 s it also fired during bulk imports, cutting batches small.)
 FOLD_SECONDS = 5.0
+# Pairs folded per transaction: a batch is folded a key range at a time, so that a big batch
+# never holds the write lock for long (about 60 ms a slice on the 2-core development machine).
+SLICE_PAIRS = 16_000
 
 _SQLITE_PEND = "INSERT INTO kpi_pending (workspace_id, app_id, user_id, day)"
-# The pending pairs once each, in key order (both workers may have appended a pair).
-_FOLD_PAIRS = (
-    "CREATE TEMP TABLE heron_kpi_pairs (workspace_id INTEGER, app_id INTEGER, user_id INTEGER, "
-    "day INTEGER, PRIMARY KEY (workspace_id, app_id, user_id, day)) WITHOUT ROWID"
+# A new batch: the pending pairs once each, in key order (both workers may have appended one).
+_TAKE = (
+    "INSERT OR IGNORE INTO kpi_folding (workspace_id, app_id, user_id, day) "
+    "SELECT workspace_id, app_id, user_id, day FROM kpi_pending"
 )
-_FOLD_SORT = (
-    "INSERT OR IGNORE INTO heron_kpi_pairs SELECT workspace_id, app_id, user_id, day "
-    "FROM kpi_pending"
+# The last key of the next slice: the key of its SLICE_PAIRS-th pair (a key's days stay in one).
+_SLICE_END = (
+    "SELECT workspace_id, app_id, user_id FROM kpi_folding "
+    "ORDER BY workspace_id, app_id, user_id, day LIMIT 1 OFFSET ?"
 )
-# One row per pending pair, in key order, with the key's current range (f, l: NULL if new).
+# The slice: kpi_folding's keys up to the slice's last one (or all of them).
+_UP_TO = "(workspace_id, app_id, user_id) <= (?, ?, ?)"
+_ALL = "1"
+# One row per pair of the slice, in key order, with the key's current range (f, l: NULL if new).
 _FOLD_KEYS = (
     "CREATE TEMP TABLE heron_kpi_fold AS SELECT p.workspace_id AS ws, p.app_id AS app, "
-    "p.user_id AS uid, p.day AS d, u.first_day AS f, u.last_day AS l FROM heron_kpi_pairs AS p "
-    "LEFT JOIN kpi_users AS u ON u.workspace_id = p.workspace_id AND u.app_id = p.app_id "
-    "AND u.user_id = p.user_id"
+    "p.user_id AS uid, p.day AS d, u.first_day AS f, u.last_day AS l FROM (SELECT * FROM "
+    "kpi_folding WHERE {slice}) AS p LEFT JOIN kpi_users AS u ON "
+    "u.workspace_id = p.workspace_id AND u.app_id = p.app_id AND u.user_id = p.user_id"
 )
 # Keys with several pending days (rare: one user's events of one app on two days between
 # folds); they take the per-key path. The grouping follows the primary key: no sort.
 _FOLD_MULTI = (
-    "SELECT workspace_id, app_id, user_id, day FROM heron_kpi_pairs JOIN (SELECT workspace_id, "
-    "app_id, user_id FROM heron_kpi_pairs GROUP BY workspace_id, app_id, user_id "
+    "SELECT workspace_id, app_id, user_id, day FROM kpi_folding JOIN (SELECT workspace_id, "
+    "app_id, user_id FROM kpi_folding WHERE {slice} GROUP BY workspace_id, app_id, user_id "
     "HAVING COUNT(*) > 1) USING (workspace_id, app_id, user_id)"
 )
 _FOLD_DROP_MULTI = (
-    "DELETE FROM heron_kpi_fold WHERE EXISTS (SELECT 1 FROM heron_kpi_pairs AS q WHERE "
+    "DELETE FROM heron_kpi_fold WHERE EXISTS (SELECT 1 FROM kpi_folding AS q WHERE "
     "q.workspace_id = ws AND q.app_id = app AND q.user_id = uid AND q.day <> d)"
 )
 # The two common cases, folded in SQL: a new key, or a day after the key's last one.
@@ -724,27 +780,49 @@ _FOLD_USERS = (
 )
 
 
-def fold_pending(cur: Any) -> int:
-    """Move `kpi_pending` into the KPI tables; the number of pending rows folded.
+def pending_size(cur: Any) -> int:
+    """About how many rows `kpi_pending` holds (its id span: two index lookups, no scan)."""
+    cur.execute("SELECT (SELECT MAX(id) FROM kpi_pending) - (SELECT MIN(id) FROM kpi_pending) + 1")
+    row = cur.fetchone()
+    return 0 if row is None or row[0] is None else int(row[0])
+
+
+def take_pending(cur: Any) -> int:
+    """Move `kpi_pending` into `kpi_folding` (a batch, once per pair); the rows taken.
+
+    SQLite only, under the write lock. The pairs stay as durable as they were: a crash
+    between two slices leaves the rest of the batch to the next fold.
+    """
+    cur.execute(_TAKE)
+    cur.execute("DELETE FROM kpi_pending")
+    return int(cur.rowcount)
+
+
+def fold_slice(cur: Any, pairs: int | None) -> int:
+    """Fold the first keys of `kpi_folding` (about `pairs` pairs; None: all) into the KPI
+    tables and remove them from it; the pairs folded (0: no batch in progress).
 
     SQLite only, under the write lock (a writer's own transaction, or a reader's job on the
-    writer: heron.analytics.kpi_routes), so nothing is appended meanwhile. Keys with one
-    pending day that is new or after their last one (nearly all of them) are folded by
-    set-based SQL, in key order, so that a B-tree page of `kpi_users` takes all its keys of
-    the batch at once; the rest (several days, or a day before the last that is not the first)
-    go through `KpiRecorder`'s per-key path.
+    writer: heron.analytics.kpi_routes). Keys with one pending day that is new or after their
+    last one (nearly all of them) are folded by set-based SQL, in key order, so that a B-tree
+    page of `kpi_users` takes all its keys of the batch at once; the rest (several days, or a
+    day before the last that is not the first) go through `KpiRecorder`'s per-key path.
+    Folding a pair the KPI tables already hold counts nothing, so a slice may run twice.
     """
-    cur.execute("SELECT 1 FROM kpi_pending LIMIT 1")
+    cur.execute("SELECT 1 FROM kpi_folding LIMIT 1")
     if cur.fetchone() is None:
         return 0
+    where, bound = _ALL, []
+    if pairs is not None:
+        cur.execute(_SLICE_END, [pairs - 1])
+        row = cur.fetchone()
+        if row is not None:
+            where, bound = _UP_TO, [int(row[0]), int(row[1]), int(row[2])]
     cur.execute("DROP TABLE IF EXISTS temp.heron_kpi_fold")
-    cur.execute("DROP TABLE IF EXISTS temp.heron_kpi_pairs")
-    cur.execute(_FOLD_PAIRS)
-    cur.execute(_FOLD_SORT)
-    cur.execute(_FOLD_KEYS)
+    cur.execute(_FOLD_KEYS.format(slice=where), bound)
     one: dict[_Key, int] = {}
     many: dict[_Key, set[int]] = {}
-    cur.execute(_FOLD_MULTI)
+    cur.execute(_FOLD_MULTI.format(slice=where), bound)
     for ws, app, uid, day in cur.fetchall():
         key = (int(ws), int(app), int(uid))
         one[key] = int(day)
@@ -772,11 +850,20 @@ def fold_pending(cur: Any) -> int:
     if one:
         recorder._store_keys(cur, one, many, counts)
     recorder._add_daily(cur, counts)
-    cur.execute("DELETE FROM kpi_pending")
+    cur.execute(f"DELETE FROM kpi_folding WHERE {where}", bound)
     folded = int(cur.rowcount)
     cur.execute("DROP TABLE temp.heron_kpi_fold")
-    cur.execute("DROP TABLE temp.heron_kpi_pairs")
     return folded
+
+
+def fold_pending(cur: Any) -> int:
+    """Fold everything pending (`kpi_pending` and a batch in progress) at once; the pairs
+    folded. For readers, which must see every acknowledged pair (SQLite, under the write lock).
+    """
+    cur.execute("SELECT 1 FROM kpi_pending LIMIT 1")
+    if cur.fetchone() is not None:
+        take_pending(cur)
+    return fold_slice(cur, None)
 
 
 def fold_job(conn: Connection) -> int:
@@ -791,8 +878,11 @@ def fold_job(conn: Connection) -> int:
 
 
 def pending_exist(conn: Connection) -> bool:
-    """Whether `kpi_pending` holds pairs to fold before the KPI tables are complete."""
-    return conn.execute(select(kpi_pending.c.id).limit(1)).first() is not None
+    """Whether pairs wait to be folded (`kpi_pending`, `kpi_folding`) before the KPI tables
+    are complete."""
+    pending = select(kpi_pending.c.user_id).limit(1)
+    folding = select(kpi_folding.c.user_id).limit(1)
+    return any(conn.execute(query).first() is not None for query in (pending, folding))
 
 
 # -- the read side -------------------------------------------------------------------------------
@@ -840,7 +930,7 @@ def rebuild_kpis(conn: Connection, workspace_id: int, time_zone: str) -> None:
         # The order writers take them in (kpi_users, kpi_user_days, kpi_daily): no deadlock.
         conn.exec_driver_sql("LOCK TABLE kpi_users, kpi_user_days, kpi_daily IN EXCLUSIVE MODE")
     # pending pairs (SQLite) carry days of the old zone; the raw rows count them again below
-    for table in (kpi_users, kpi_user_days, kpi_daily, kpi_pending):
+    for table in (kpi_users, kpi_user_days, kpi_daily, kpi_pending, kpi_folding):
         conn.execute(delete(table).where(table.c.workspace_id == workspace_id))
     clock = LocalDays(time_zone)
     insert_days = text(

@@ -167,11 +167,11 @@ class TrackStore:
         self._external_ids.clear()
 
     def kpi_fold_due(self) -> bool:
-        """Whether the KPI pairs this writer deferred should be folded now (SQLite)."""
+        """Whether this writer should take a step of folding deferred KPI pairs now (SQLite)."""
         return self._kpi.fold_due()
 
     def fold_kpis(self, conn: Connection) -> int:
-        """Fold the deferred KPI pairs (heron.analytics.kpi.fold_pending) in this transaction."""
+        """One step of folding deferred KPI pairs (heron.analytics.kpi) in this transaction."""
         cur = raw_cursor(conn)
         try:
             return self._kpi.fold(cur)
@@ -179,7 +179,7 @@ class TrackStore:
             cur.close()
 
     def kpis_folded(self) -> None:
-        """The fold's transaction committed."""
+        """The fold step's transaction committed."""
         self._kpi.folded()
 
     # -- SQL helpers ------------------------------------------------------------------------

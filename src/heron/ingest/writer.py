@@ -229,7 +229,7 @@ class GroupCommitWriter:
         self._next_history = time.monotonic() + busy
 
     def _fold_kpis(self, conn: Connection) -> None:
-        """Fold the KPI pairs groups deferred (SQLite), in a transaction of its own."""
+        """One step of folding the KPI pairs groups deferred (SQLite), in its own transaction."""
         try:
             with conn.begin():
                 self._store.fold_kpis(conn)

@@ -410,6 +410,20 @@ kpi_pending = Table(
     Column("day", Integer, nullable=False),
 )
 
+# A batch of `kpi_pending` being folded, once per pair and in key order: taken from it in one
+# transaction, then folded into the KPI tables a key range at a time, each range in a
+# transaction of its own (heron.analytics.kpi.fold_slice), by whichever writer comes next.
+# Unused on PostgreSQL.
+kpi_folding = Table(
+    "kpi_folding",
+    metadata,
+    Column("workspace_id", Integer, primary_key=True),
+    Column("app_id", Integer, primary_key=True),
+    Column("user_id", BigInteger, primary_key=True),
+    Column("day", Integer, primary_key=True),
+    sqlite_with_rowid=False,
+)
+
 kpi_daily = Table(
     "kpi_daily",
     metadata,
