@@ -1,8 +1,10 @@
-"""bench/import.py's event file draws the same workload as bench/ingest.py's bodies."""
+"""Bench workloads: the import file draws the ingest bodies; bench/kpi_fold.py checks itself."""
 
 from __future__ import annotations
 
 import importlib.util
+import re
+import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
@@ -44,3 +46,16 @@ def test_import_file_events_are_zipf_popular_like_the_ingest_bodies(tmp_path: Pa
     bodies = dataset.build_bodies(catalog, 200, 1_700_000_000_000)
     body_names = Counter(e["name"] for b in bodies for e in orjson.loads(b)["events"])
     assert body_names.most_common(1)[0][0] == top_name
+
+
+def test_kpi_fold_bench_drives_the_real_folds_and_checks_the_counts() -> None:
+    """bench/kpi_fold.py at a small scale: batches and slices do happen, the counts are exact."""
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "kpi_fold.py"), "--events", "30000", "--group", "500",
+         "--set", "CHECK_ROWS=500", "--set", "BATCH_ROWS=3000", "--set", "SLICE_PAIRS=800"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "equal to the users drawn" in done.stdout
+    steps = re.search(r"\((\d+) steps, longest", done.stdout)
+    assert steps is not None and int(steps.group(1)) > 10, done.stdout

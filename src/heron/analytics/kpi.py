@@ -713,14 +713,14 @@ class KpiRecorder:
 # (or FOLD_SECONDS after it last did, if it appended any since).
 CHECK_ROWS = 8_000
 # Pending rows (both writers' appends) that make a batch: the more pairs a batch holds, the more
-# of them share each `kpi_users` page a slice rewrites, but taking it is one transaction (about
-# 75 ms for 64,000 rows on the 2-core development machine; docs/performance.md, "Session 10").
+# of them share each `kpi_users` page a slice rewrites, but taking it is one transaction
+# (bench/kpi_fold.py; docs/performance.md, Bulk import, "Session 10").
 BATCH_ROWS = 64_000
 # ... or this long after a writer last saw a batch taken, if anything is pending: a backstop
 # for light traffic. (At 1 s it also fired during bulk imports, cutting batches small.)
 FOLD_SECONDS = 5.0
 # Pairs folded per transaction: a batch is folded a key range at a time, so that a big batch
-# never holds the write lock for long (about 60 ms a slice on the 2-core development machine).
+# never holds the write lock for long (no step above 130 ms in bench/kpi_fold.py).
 SLICE_PAIRS = 16_000
 
 _SQLITE_PEND = "INSERT INTO kpi_pending (workspace_id, app_id, user_id, day)"
