@@ -274,7 +274,7 @@ class KpiRecorder:
         self._filter_bytes = 0
         self._clocks: dict[int, LocalDays] = {}
         self._staged: list[tuple[int, int, int, int]] = []  # (ws, app key, day, user) to publish
-        # SQLite defers pairs to `kpi_pending` (see `fold_step`): rows this writer appended
+        # SQLite defers pairs to `kpi_pending` (see `fold`): rows this writer appended
         # since it last looked at how much is pending; when it last saw a batch taken (by
         # itself or, folding one of its slices, by another writer) and last stepped
         # (time.monotonic()); whether a batch was in progress then (a crashed process may
