@@ -6,6 +6,8 @@ what it saw. Without a script, `/users/track` behaves like a server that honours
 stored answer without storing again (what the lead adds to heron), so resumption can be
 checked exactly.
 
+`hold_after=N` holds every `/users/track` request after the first N until `released` is set.
+
 Actions: `Reply(status, body, headers)` answers (a `bytes` body goes out as is, so malformed
 JSON is possible), `Sleep(seconds, then)` delays (for timeouts), `Drop()` closes the connection
 without an answer, `StoreThenDrop()` stores a `/users/track` body and then drops the
@@ -66,8 +68,13 @@ class Seen:
 class FakeBraze:
     """The server; use as a context manager. `base_url`, `script(path, *actions)`, `seen`."""
 
-    def __init__(self, delay: float = 0.0) -> None:
+    def __init__(self, delay: float = 0.0, hold_after: int | None = None) -> None:
         self.delay = delay
+        # `/users/track` requests past the first `hold_after` wait until `released` is set
+        # (at most a minute): an import is then surely in the middle when a test stops it
+        self.hold_after = hold_after
+        self.released = threading.Event()
+        self.tracked = 0
         self.scripts: dict[str, deque[Any]] = defaultdict(deque)
         self.seen: list[Seen] = []
         self.stored: list[dict[str, Any]] = []  # every stored object, with its array
@@ -110,6 +117,7 @@ class FakeBraze:
 
     def __exit__(self, *exc: object) -> None:
         """Stop serving."""
+        self.released.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -138,6 +146,11 @@ class FakeBraze:
             self.seen.append(seen)
             script = self.scripts.get(parts.path)
             action = script.popleft() if script else None
+            if parts.path == "/users/track":
+                self.tracked += 1
+            held = self.hold_after is not None and self.tracked > self.hold_after
+        if held:
+            self.released.wait(60)
         if self.delay:
             time.sleep(self.delay)
         self.play(handler, seen, action)

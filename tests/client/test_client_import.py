@@ -181,17 +181,25 @@ def test_import_refuses_a_checkpoint_of_another_file(fake: FakeBraze, tmp_path: 
 RECORDS_TO_INTERRUPT = 30_000
 
 
+def _default_sigint() -> None:
+    """In the child before exec: Ctrl-C's default, even when the suite was started with SIGINT
+    ignored (a shell's background job), which the child would inherit and keep."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
 def test_import_killed_midway_resumes_without_duplicates(tmp_path: Path, stop: int) -> None:
     """SIGKILL (or Ctrl-C) during an import, then a re-run: every record stored exactly once."""
-    # 400 batches at 20 ms each over 8 lanes: at least a second of work, so the signal lands
-    # mid-import even on a loaded machine (6,000 records once finished first there).
+    # The fake holds every request after the 40th until the signal has been sent, so the
+    # import is surely in the middle, however fast the machine runs it.
     source = _ndjson(tmp_path / "data.ndjson", RECORDS_TO_INTERRUPT)
-    with FakeBraze(delay=0.02) as fake:
+    with FakeBraze(delay=0.01, hold_after=40) as fake:
         argv = [sys.executable, "-m", "heron", "import", str(source), "--url", fake.base_url,
                 "--api-key", "k", "--concurrency", "8"]  # fmt: skip
-        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        process = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_default_sigint
+        )
         checkpoint = tmp_path / "data.ndjson.heron-import"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -200,8 +208,10 @@ def test_import_killed_midway_resumes_without_duplicates(tmp_path: Path, stop: i
             time.sleep(0.02)
         os.kill(process.pid, stop)
         _, stderr = process.communicate(timeout=30)
+        fake.released.set()  # the held requests go on (the client no longer waits for them)
+        fake.hold_after = None
         if stop == signal.SIGINT:
-            assert process.returncode == 1
+            assert process.returncode == 1, stderr.decode()[-2000:]
             assert b"re-run the same command to resume" in stderr
             assert len(checkpoint.read_text().splitlines()) == 1  # compacted on the way out
         stored_before = len(fake.stored)
