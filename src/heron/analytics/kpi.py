@@ -72,10 +72,9 @@ from heron.store.driver import raw_cursor
 from heron.store.schema import (
     ALL_APPS,
     kpi_daily,
-    kpi_folding,
-    kpi_pending,
     kpi_user_days,
     kpi_users,
+    kpi_waiting,
 )
 
 __all__ = [
@@ -880,9 +879,9 @@ def fold_job(conn: Connection) -> int:
 def pending_exist(conn: Connection) -> bool:
     """Whether pairs wait to be folded (`kpi_pending`, `kpi_folding`) before the KPI tables
     are complete."""
-    pending = select(kpi_pending.c.user_id).limit(1)
-    folding = select(kpi_folding.c.user_id).limit(1)
-    return any(conn.execute(query).first() is not None for query in (pending, folding))
+    return any(
+        conn.execute(select(table.c.user_id).limit(1)).first() is not None for table in kpi_waiting
+    )
 
 
 # -- the read side -------------------------------------------------------------------------------
@@ -930,7 +929,7 @@ def rebuild_kpis(conn: Connection, workspace_id: int, time_zone: str) -> None:
         # The order writers take them in (kpi_users, kpi_user_days, kpi_daily): no deadlock.
         conn.exec_driver_sql("LOCK TABLE kpi_users, kpi_user_days, kpi_daily IN EXCLUSIVE MODE")
     # pending pairs (SQLite) carry days of the old zone; the raw rows count them again below
-    for table in (kpi_users, kpi_user_days, kpi_daily, kpi_pending, kpi_folding):
+    for table in (kpi_users, kpi_user_days, kpi_daily, *kpi_waiting):
         conn.execute(delete(table).where(table.c.workspace_id == workspace_id))
     clock = LocalDays(time_zone)
     insert_days = text(

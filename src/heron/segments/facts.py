@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from heron.segments.definition import References
 from heron.segments.evaluate import DAY_MS, Facts, Stats
 from heron.store.driver import READ_CHUNK, fetch, in_ids
-from heron.store.schema import apps, custom_events, kpi_folding, kpi_pending, kpi_users, products
+from heron.store.schema import apps, custom_events, kpi_users, kpi_waiting, products
 from heron.users import history
 
 __all__ = ["Needs", "load_facts", "merge_references"]
@@ -198,7 +198,7 @@ def _load_apps(
                         t.c.app_id.in_(sorted(keys)),
                         t.c.user_id.in_(chunk),
                     )
-                    for t in (kpi_users, kpi_pending, kpi_folding)
+                    for t in (kpi_users, *kpi_waiting)
                 )
             )
         )

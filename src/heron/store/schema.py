@@ -424,6 +424,10 @@ kpi_folding = Table(
     sqlite_with_rowid=False,
 )
 
+# Where SQLite ingest's deferred pairs wait until folded: whatever reads KPI rows per user, or
+# deletes them, must look here too.
+kpi_waiting = (kpi_pending, kpi_folding)
+
 kpi_daily = Table(
     "kpi_daily",
     metadata,

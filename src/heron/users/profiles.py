@@ -26,10 +26,9 @@ from heron.store.driver import unindexed
 from heron.store.schema import (
     ALL_APPS,
     kpi_daily,
-    kpi_folding,
-    kpi_pending,
     kpi_user_days,
     kpi_users,
+    kpi_waiting,
     user_aliases,
     users,
     workspaces,
@@ -179,7 +178,7 @@ def drop(conn: Connection, workspace_id: int, user_ids: Iterable[int]) -> None:
     if not ids:
         return
     conn.execute(delete(user_aliases).where(user_aliases.c.user_id.in_(ids)))
-    for table in (kpi_user_days, kpi_users, kpi_pending, kpi_folding):
+    for table in (kpi_user_days, kpi_users, *kpi_waiting):
         conn.execute(
             delete(table).where(table.c.workspace_id == workspace_id, table.c.user_id.in_(ids))
         )
